@@ -1,0 +1,81 @@
+import pytest
+
+from wangge.regions.models import Grid
+
+pytestmark = pytest.mark.django_db
+
+
+def test_region_by_code(city, client):
+    r = client.get("/api/regions/510104")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["name"] == "锦江区" and body["level"] == "district" and body["parent"] == "5101"
+    assert len(body["bbox"]) == 4
+
+
+def test_grid_by_code_with_spaces_in_it(city, client):
+    g = Grid.objects.filter(kind="micro").first()
+    r = client.get(f"/api/regions/{g.display_code}")
+    assert r.status_code == 200
+    assert r.json()["kind"] == "micro" and r.json()["code"] == g.code
+
+
+def test_children_and_geojson(city, client):
+    r = client.get("/api/regions/510104/children")
+    assert r.status_code == 200 and len(r.json()) == 11
+    assert all(c["children"] > 0 for c in r.json())
+    fc = client.get("/api/regions/510104/children.geojson").json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 11
+    assert fc["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    street = r.json()[0]["code"]
+    grids = client.get(f"/api/regions/{street}/grids.geojson?kind=exclusive").json()
+    assert grids["features"] and all(
+        f["properties"]["kind"] == "exclusive" for f in grids["features"])
+
+
+@pytest.mark.parametrize("path", ["/api/regions/510199", "/api/regions/nope",
+                                  "/api/regions/510199/children",
+                                  "/api/regions/510104999/children.geojson"])
+def test_unknown_code_is_404(city, client, path):
+    r = client.get(path)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+
+
+def test_locate(city, client):
+    g = Grid.objects.filter(kind="micro").first()
+    r = client.get("/api/locate", {"lon": g.centroid_lon, "lat": g.centroid_lat})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["grid"]["code"] in {g.code} | set(
+        Grid.objects.filter(kind="exclusive", community=g.community).values_list("code",
+                                                                                 flat=True))
+    assert [p["level"] for p in body["chain"]][-1] == "city"
+
+
+def test_locate_outside_grids_names_the_nearest_district(city, client):
+    body = client.get("/api/locate", {"lon": 102.9, "lat": 30.2}).json()
+    assert body["grid"] is None and body["place"] is None
+    assert body["nearest_district"]["code"] == "510183"
+    body = client.get("/api/locate", {"lon": 103.6, "lat": 30.9}).json()
+    assert body["grid"] is None and body["place"]["code"] == "510181"
+
+
+@pytest.mark.parametrize("params,word", [
+    ({"lon": "nan", "lat": "30.6"}, "not a number"),
+    ({"lon": "181", "lat": "30.6"}, "out of range"),
+    ({"lon": "116.4", "lat": "39.9"}, "outside the city"),
+    ({"lon": "east", "lat": "30.6"}, "lon"),
+    ({"lat": "30.6"}, "lon"),
+])
+def test_bad_coordinates_are_422_with_a_message(city, client, params, word):
+    r = client.get("/api/locate", params, HTTP_ACCEPT_LANGUAGE="en")
+    assert r.status_code == 422
+    assert word in r.json()["error"]["message"]
+
+
+def test_openapi_schema(client, db):
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert "/api/locate" in paths and "/api/regions/{code}/children" in paths

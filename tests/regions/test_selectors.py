@@ -1,0 +1,90 @@
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wangge.core.errors import NotFound
+from wangge.regions import selectors
+from wangge.regions.models import Grid, Region
+
+pytestmark = pytest.mark.django_db
+
+
+def _walk(place) -> set[str]:
+    """Descendants by following parent links, one level at a time (the slow, obvious way)."""
+    out: set[str] = set()
+    frontier = [place]
+    while frontier:
+        node = frontier.pop()
+        if isinstance(node, Region):
+            kids = list(Region.objects.filter(parent=node)) + list(
+                Grid.objects.filter(community=node, parent__isnull=True)
+            )
+        else:
+            kids = list(Grid.objects.filter(parent=node))
+        for k in kids:
+            out.add(k.code)
+            frontier.append(k)
+    return out
+
+
+def _all_codes():
+    return sorted(Region.objects.values_list("code", flat=True)) + sorted(
+        Grid.objects.filter(kind="general").values_list("code", flat=True)[:50]
+    )
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_prefix_subtree_equals_tree_walk(city, data):
+    code = data.draw(st.sampled_from(_all_codes()))
+    place = selectors.place_get(code=code)
+    sub = selectors.place_subtree(code=code)
+    by_prefix = set(sub.regions.values_list("code", flat=True)) | set(
+        sub.grids.values_list("code", flat=True)
+    )
+    assert by_prefix == _walk(place)
+
+
+def test_subtree_is_one_query_per_table(city, django_assert_num_queries):
+    sub = selectors.place_subtree(code="510104")
+    with django_assert_num_queries(1):
+        assert len(list(sub.grids.values_list("code", flat=True))) > 5000
+
+
+def test_subtree_of_neighbouring_code_is_separate(city):
+    # 510105 (青羊区) has no street rows at district scale; 锦江区's grids must not leak in
+    assert not selectors.place_subtree(code="510105").grids.exists()
+    assert selectors.place_subtree(code="510104").grids.exists()
+
+
+def test_children_of_each_level(city):
+    city_node = selectors.place_get(code="5101")
+    districts = selectors.place_children(place=city_node)
+    assert len(districts) == 20 and all(d.level == "district" for d in districts)
+    jinjiang = selectors.place_get(code="510104")
+    streets = selectors.place_children(place=jinjiang)
+    assert len(streets) == 11
+    community = Region.objects.filter(level="community").first()
+    grids = selectors.place_children(place=community)
+    assert grids and {g.kind for g in grids} <= {"general", "exclusive"}
+    general = next(g for g in grids if g.kind == "general")
+    micros = selectors.place_children(place=general)
+    assert micros and all(m.kind == "micro" and m.code.startswith(general.code) for m in micros)
+    assert general.n_children == len(micros)
+
+
+def test_ancestors_and_unknown_codes(city):
+    micro = Grid.objects.filter(kind="micro").first()
+    chain = selectors.place_ancestors(place=micro)
+    assert [p.level for p in chain] == ["city", "district", "street", "community", "grid"]
+    for bad in ["510199", "abc", "", "5101040170019999"]:
+        with pytest.raises(NotFound):
+            selectors.place_get(code=bad)
+
+
+def test_grid_counts(city):
+    counts = selectors.grid_counts(code="510104")
+    assert counts["general"] == Grid.objects.filter(kind="general").count() > 500
+    assert counts["micro"] > counts["general"] * 5
+    assert counts["exclusive"] > 100

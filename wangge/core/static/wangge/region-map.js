@@ -1,0 +1,77 @@
+// The region browser's map: the node's children as polygons; a click drills down.
+// Works offline on a plain background; a tile layer is added only when configured.
+(function () {
+  "use strict";
+  var el = document.getElementById("map");
+  if (!el || !window.L) { return; }
+  var d = el.dataset;
+  var map = L.map(el, { zoomSnap: 0.25, preferCanvas: true, attributionControl: false });
+  if (d.tileUrl) { L.tileLayer(d.tileUrl, { maxZoom: 19 }).addTo(map); }
+  var palette = ["#4c6ef5", "#12b886", "#fab005", "#fa5252", "#7950f2", "#15aabf",
+                 "#82c91e", "#fd7e14", "#e64980", "#228be6", "#40c057", "#be4bdb"];
+  var kindStyle = {
+    exclusive: { color: "#6b21a8", weight: 2, fillColor: "#a855f7", fillOpacity: 0.45, dashArray: "4 3" }
+  };
+  function detailUrl(code) { return d.detailUrl.replace("0000", code); }
+  function styleFor(f, i) {
+    var k = f.properties.kind;
+    if (kindStyle[k]) { return kindStyle[k]; }
+    return { color: "#334e68", weight: 1, fillColor: palette[i % palette.length], fillOpacity: 0.35 };
+  }
+  function fitTo(bbox) {
+    if (bbox) { map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], { padding: [10, 10] }); }
+  }
+  fetch(d.selfUrl).then(function (r) { return r.json(); }).then(function (self) {
+    fitTo(self.bbox);
+    return fetch(d.childrenUrl).then(function (r) { return r.json(); });
+  }).then(function (fc) {
+    var order = 0;
+    // exclusive grids drawn last so they sit on top of the general grids they lie in
+    fc.features.sort(function (a, b) {
+      return (a.properties.kind === "exclusive") - (b.properties.kind === "exclusive");
+    });
+    var layer = L.geoJSON(fc, {
+      style: function (f) { return styleFor(f, order++); },
+      onEachFeature: function (f, lyr) {
+        var p = f.properties;
+        lyr.bindTooltip(p.name + " · " + p.code, { sticky: true });
+        lyr.on("click", function () { window.location.href = detailUrl(p.code); });
+        lyr.on("mouseover", function () { lyr.setStyle({ weight: 3 }); });
+        lyr.on("mouseout", function () { layer.resetStyle(lyr); });
+      }
+    }).addTo(map);
+    if (fc.features.length && fc.features.length <= 40) {
+      fc.features.forEach(function (f) {
+        if (f.properties.kind === "exclusive" || !f.geometry) { return; }
+        var c = L.geoJSON(f).getBounds().getCenter();
+        L.tooltip({ permanent: true, direction: "center", className: "place-label" })
+          .setContent(f.properties.name).setLatLng(c).addTo(map);
+      });
+    }
+    if (fc.features.length) { map.fitBounds(layer.getBounds(), { padding: [10, 10] }); }
+    var legend = L.control({ position: "bottomright" });
+    legend.onAdd = function () {
+      var div = L.DomUtil.create("div", "legend");
+      var kinds = {};
+      fc.features.forEach(function (f) { kinds[f.properties.kind || "region"] = true; });
+      div.innerHTML = Object.keys(kinds).map(function (k) {
+        var s = kindStyle[k] || { fillColor: palette[0] };
+        var label = d["label" + k.charAt(0).toUpperCase() + k.slice(1)] || k;
+        return '<i style="background:' + s.fillColor + '"></i>' + label;
+      }).join("<br>");
+      return div;
+    };
+    legend.addTo(map);
+  }).catch(function (err) {
+    el.textContent = String(err);
+  });
+  var input = document.getElementById("child-filter");
+  if (input) {
+    input.addEventListener("input", function () {
+      var q = input.value.trim().toLowerCase();
+      document.querySelectorAll("#children tbody tr").forEach(function (tr) {
+        tr.hidden = q && tr.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    });
+  }
+})();

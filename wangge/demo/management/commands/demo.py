@@ -1,0 +1,88 @@
+import os
+import secrets
+import shutil
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from wangge.core.errors import ApplicationError
+from wangge.core.management.commands.serve import serve
+from wangge.demo.registry import SCALES, DemoContext
+from wangge.demo.services import demo_build
+
+ADMIN = "admin"
+
+
+class Command(BaseCommand):
+    help = (
+        "Build the demo city (a synthetic Chengdu) in the data directory and serve it. "
+        "A second run reuses what is built unless --reset."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--scale", choices=SCALES, default="district",
+                            help="district: 锦江区 down to micro-grids, the rest of the city down "
+                                 "to districts (quick); city: every street and community")
+        parser.add_argument("--seed", type=int, default=20260101)
+        parser.add_argument("--reset", action="store_true", help="delete the data and rebuild")
+        parser.add_argument("--no-serve", action="store_true", help="build, do not serve")
+        parser.add_argument("--host", default=os.environ.get("WANGGE_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("WANGGE_PORT", 8000)))
+        parser.add_argument("--workers", type=int,
+                            default=int(os.environ.get("WANGGE_WORKERS", 2)))
+
+    def handle(self, *args, scale, seed, reset, no_serve, host, port, workers, **options):
+        data_dir = settings.DATA_DIR
+        self.stdout.write(f"data directory: {data_dir}")
+        if reset:
+            self._reset()
+        call_command("migrate", interactive=False, verbosity=0)
+        ctx = DemoContext(scale=scale, seed=seed, out=self.stdout)
+        try:
+            demo_build(scale=scale, seed=seed, ctx=ctx)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
+        self._accounts()
+        if no_serve:
+            self.stdout.write("built; not serving (--no-serve)")
+            return
+        serve(host=host, port=port, workers=workers, stdout=self.stdout)
+
+    def _reset(self) -> None:
+        db = settings.DATABASES["default"]
+        if db["ENGINE"].endswith("sqlite3"):
+            connections.close_all()
+            for suffix in ("", "-wal", "-shm"):
+                path = f"{db['NAME']}{suffix}"
+                if os.path.exists(path):
+                    os.remove(path)
+        else:
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("flush", interactive=False, verbosity=0)
+        shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+        pw = settings.DATA_DIR / "demo-accounts.txt"
+        pw.unlink(missing_ok=True)
+        self.stdout.write("reset: the demo data was deleted")
+
+    def _accounts(self) -> None:
+        """The demo accounts that exist so far: a system administrator for master data."""
+        path = settings.DATA_DIR / "demo-accounts.txt"
+        User = get_user_model()
+        if path.exists() and User.objects.filter(username=ADMIN).exists():
+            text = path.read_text(encoding="utf-8")
+        else:
+            password = secrets.token_urlsafe(12)
+            user, _ = User.objects.get_or_create(username=ADMIN)
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+            text = f"{ADMIN}\t{password}\tsystem administrator (Django admin, master data)\n"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        self.stdout.write(f"demo accounts (also in {path}):")
+        for line in text.strip().splitlines():
+            self.stdout.write("  " + line.replace("\t", "  "))

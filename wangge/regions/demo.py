@@ -1,0 +1,38 @@
+"""Demo step: the place tree of Chengdu (see ``synth.py`` for what is real and what is not)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from wangge.demo.registry import DemoContext, demo_step
+from wangge.regions import synth
+from wangge.regions.models import Grid, Region
+from wangge.regions.services import places_bulk_create, zones_save
+
+
+@demo_step("places", order=10, description="districts, streets, communities, grids, micro-grids")
+def places(ctx: DemoContext) -> dict:
+    with transaction.atomic():
+        places_bulk_create(specs=synth.city_specs() + synth.district_specs())
+    todo = synth.detailed_districts(ctx.scale)
+    progress = ctx.progress("districts", len(todo))
+    for district in todo:
+        # One transaction a district: an interrupted run leaves whole districts, and the next
+        # run skips those already there (the random streams are per district, so the result
+        # is the same as an uninterrupted run).
+        if not Region.objects.filter(parent__code=district.code).exists():
+            with transaction.atomic():
+                places_bulk_create(specs=synth.district_tree(district, ctx.rng))
+        progress.advance()
+    progress.finish()
+    with transaction.atomic():
+        zones_save(zones=synth.zones())
+    kinds = {k: Grid.objects.filter(kind=k).count() for k in ("general", "micro", "exclusive")}
+    return {
+        "districts": Region.objects.filter(level="district").count(),
+        "streets": Region.objects.filter(level="street").count(),
+        "communities": Region.objects.filter(level="community").count(),
+        "general grids": kinds["general"],
+        "micro-grids": kinds["micro"],
+        "exclusive grids": kinds["exclusive"],
+    }

@@ -1,0 +1,177 @@
+"""Reads of the place tree.
+
+Polygons and place names are master data that every post may read; issue B's scope module
+narrows *who sees which subtree* of the data that hangs on places, and these selectors are
+where it will plug in (``actor=``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.utils.translation import gettext as _
+
+from wangge.core.errors import NotFound
+from wangge.regions import codes as C
+from wangge.regions.enums import GridKind, Level
+from wangge.regions.locator import get_locator, parse_point
+from wangge.regions.models import Grid, Place, Region
+
+LIST_FIELDS = (
+    "id", "code", "name", "level", "area_km2", "households", "residents",
+    "min_lon", "min_lat", "max_lon", "max_lat", "centroid_lon", "centroid_lat",
+)
+
+
+def place_get(*, actor=None, code: str) -> Place:
+    """A region or grid by code; ``NotFound`` when there is none."""
+    code = C.normalize(code)
+    if not code.isdigit() or len(code) not in C.LENGTH_LEVELS:
+        raise NotFound(_("No place has the code %(code)s.") % {"code": code})
+    model = Grid if len(code) >= 15 else Region
+    place = model.objects.filter(code=code).first()
+    if place is None:
+        raise NotFound(_("No place has the code %(code)s.") % {"code": code})
+    return place
+
+
+def place_children(*, actor=None, place: Place) -> list[Place]:
+    """The direct children of a node: regions, or grids (general and exclusive) of a community,
+    or micro-grids of a general grid. Each child carries ``n_children``."""
+    if isinstance(place, Region):
+        if place.level == Level.COMMUNITY:
+            qs: QuerySet = (
+                Grid.objects.filter(community=place, parent__isnull=True)
+                .annotate(n_children=Count("children"))
+            )
+        else:
+            qs = Region.objects.filter(parent=place).annotate(
+                n_children=Count("children", distinct=True) + Count("grids", distinct=True)
+            )
+    else:
+        qs = Grid.objects.filter(parent=place).annotate(n_children=Count("children"))
+    return list(qs.defer("geometry").order_by("code"))
+
+
+def place_ancestors(*, actor=None, place: Place) -> list[Place]:
+    """From the city down to the node's parent."""
+    codes = C.ancestor_codes(place.code)
+    regions = {r.code: r for r in Region.objects.filter(code__in=codes).defer("geometry")}
+    grids = {g.code: g for g in Grid.objects.filter(code__in=codes).defer("geometry")}
+    return [regions.get(c) or grids[c] for c in codes if c in regions or c in grids]
+
+
+@dataclass(frozen=True)
+class Subtree:
+    regions: QuerySet
+    grids: QuerySet
+
+
+def place_subtree(*, actor=None, code: str, include_self: bool = False) -> Subtree:
+    """Every descendant of a node: one indexed range query per table (no tree walk)."""
+    code = C.normalize(code)
+    regions = Region.objects.filter(**C.prefix_filter(code))
+    grids = Grid.objects.filter(**C.prefix_filter(code))
+    if not include_self:
+        regions = regions.exclude(code=code)
+        grids = grids.exclude(code=code)
+    return Subtree(regions=regions, grids=grids)
+
+
+def _feature(p: Place, geometry: str) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "code": p.code,
+        "name": p.name,
+        "level": p.level,
+        "parent": C.parent_code(p.code),
+        "area_km2": p.area_km2,
+        "households": p.households,
+        "residents": p.residents,
+    }
+    if isinstance(p, Grid):
+        props["kind"] = p.kind
+        if p.subtype:
+            props["subtype"] = p.subtype
+    n = getattr(p, "n_children", None)
+    if n is not None:
+        props["children"] = n
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": json.loads(geometry) if geometry else None,
+    }
+
+
+def feature_collection(places: list[Place]) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "features": [_feature(p, p.geometry) for p in places],
+    }
+
+
+def children_geojson(*, actor=None, place: Place) -> dict[str, Any]:
+    """The node's children as a FeatureCollection (for the drill-down map)."""
+    children = place_children(actor=actor, place=place)
+    geoms = dict(
+        type(children[0]).objects.filter(id__in=[c.id for c in children]).values_list(
+            "id", "geometry"
+        )
+    ) if children else {}
+    return {
+        "type": "FeatureCollection",
+        "features": [_feature(c, geoms.get(c.id, "")) for c in children],
+    }
+
+
+def grids_geojson(*, actor=None, code: str, kinds: list[str] | None = None) -> dict[str, Any]:
+    """Every grid under a node (the export format that ``import-grids`` reads back)."""
+    qs = place_subtree(actor=actor, code=code, include_self=True).grids.order_by("code")
+    if kinds:
+        qs = qs.filter(kind__in=kinds)
+    return feature_collection(list(qs))
+
+
+def place_chain(*, actor=None, code: str) -> list[Place]:
+    """The node and its ancestors, deepest first (for ``wangge locate``)."""
+    place = place_get(actor=actor, code=code)
+    return [place, *reversed(place_ancestors(actor=actor, place=place))]
+
+
+@dataclass(frozen=True)
+class Located:
+    grid: Grid | None
+    place: Place | None  # the grid, or the deepest region when no grid covers the point
+    chain: list[Place]
+    nearest_district: Region | None
+    distance_km: float | None
+
+
+def point_locate(*, actor=None, lon: float, lat: float) -> Located:
+    """The most specific place containing a point, its chain, and the nearest district."""
+    lon, lat = parse_point(lon, lat)
+    loc = get_locator()
+    hit = loc.locate(lon, lat)
+    grid = Grid.objects.defer("geometry").get(code=hit.code) if hit else None
+    place: Place | None = grid
+    if place is None:
+        region_hit = loc.locate_region(lon, lat)
+        if region_hit:
+            place = Region.objects.defer("geometry").get(code=region_hit.code)
+    chain = [place, *reversed(place_ancestors(actor=actor, place=place))] if place else []
+    nearest, dist = None, None
+    if grid is None:
+        nd = loc.nearest_district(lon, lat)
+        if nd:
+            nearest = Region.objects.defer("geometry").get(code=nd[0])
+            dist = round(nd[1], 3)
+    return Located(grid, place, chain, nearest, dist)
+
+
+def grid_counts(*, actor=None, code: str) -> dict[str, int]:
+    """Number of grids of each kind under a node."""
+    qs = place_subtree(actor=actor, code=code, include_self=True).grids
+    counts = dict(qs.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+    return {k: counts.get(k, 0) for k in GridKind.values}
