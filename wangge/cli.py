@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
             ensure_data_dir()
         elif not os.environ.get("DATABASE_URL"):
             # SQLite needs the directory of its file to exist, even to report an empty database.
-            Path(os.environ.get("WANGGE_DATA_DIR", "wangge-data")).mkdir(parents=True, exist_ok=True)
+            Path(os.environ.get("WANGGE_DATA_DIR", "wangge-data")).mkdir(
+                parents=True, exist_ok=True
+            )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wangge.settings")
     from django.core.management import execute_from_command_line
 

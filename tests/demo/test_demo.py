@@ -17,15 +17,19 @@ def test_the_session_demo_was_built(city):
     assert Region.objects.filter(level="street").count() == 11  # 锦江区 only
     assert run.summary["micro-grids"] == Grid.objects.filter(kind="micro").count()
     assert set(Zone.objects.values_list("name", flat=True)) == {
-        "四川天府新区成都直管区", "成都东部新区", "成都高新区"}
+        "四川天府新区成都直管区",
+        "成都东部新区",
+        "成都高新区",
+    }
     # Zones are overlays: at district scale only the streets that exist are attached.
     assert all(z.streets.count() == 0 for z in Zone.objects.all())
 
 
 def test_a_second_run_duplicates_nothing(city):
     before = (Region.objects.count(), Grid.objects.count())
-    results = demo_build(scale="district", seed=20260101,
-                         ctx=DemoContext(seed=20260101, verbose=False))
+    results = demo_build(
+        scale="district", seed=20260101, ctx=DemoContext(seed=20260101, verbose=False)
+    )
     assert results == {}
     assert (Region.objects.count(), Grid.objects.count()) == before
 

@@ -30,12 +30,19 @@ def test_children_and_geojson(city, client):
     street = r.json()[0]["code"]
     grids = client.get(f"/api/regions/{street}/grids.geojson?kind=exclusive").json()
     assert grids["features"] and all(
-        f["properties"]["kind"] == "exclusive" for f in grids["features"])
+        f["properties"]["kind"] == "exclusive" for f in grids["features"]
+    )
 
 
-@pytest.mark.parametrize("path", ["/api/regions/510199", "/api/regions/nope",
-                                  "/api/regions/510199/children",
-                                  "/api/regions/510104999/children.geojson"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/regions/510199",
+        "/api/regions/nope",
+        "/api/regions/510199/children",
+        "/api/regions/510104999/children.geojson",
+    ],
+)
 def test_unknown_code_is_404(city, client, path):
     r = client.get(path)
     assert r.status_code == 404
@@ -48,8 +55,8 @@ def test_locate(city, client):
     assert r.status_code == 200
     body = r.json()
     assert body["grid"]["code"] in {g.code} | set(
-        Grid.objects.filter(kind="exclusive", community=g.community).values_list("code",
-                                                                                 flat=True))
+        Grid.objects.filter(kind="exclusive", community=g.community).values_list("code", flat=True)
+    )
     assert [p["level"] for p in body["chain"]][-1] == "city"
 
 
@@ -61,13 +68,16 @@ def test_locate_outside_grids_names_the_nearest_district(city, client):
     assert body["grid"] is None and body["place"]["code"] == "510181"
 
 
-@pytest.mark.parametrize("params,word", [
-    ({"lon": "nan", "lat": "30.6"}, "not a number"),
-    ({"lon": "181", "lat": "30.6"}, "out of range"),
-    ({"lon": "116.4", "lat": "39.9"}, "outside the city"),
-    ({"lon": "east", "lat": "30.6"}, "lon"),
-    ({"lat": "30.6"}, "lon"),
-])
+@pytest.mark.parametrize(
+    "params,word",
+    [
+        ({"lon": "nan", "lat": "30.6"}, "not a number"),
+        ({"lon": "181", "lat": "30.6"}, "out of range"),
+        ({"lon": "116.4", "lat": "39.9"}, "outside the city"),
+        ({"lon": "east", "lat": "30.6"}, "lon"),
+        ({"lat": "30.6"}, "lon"),
+    ],
+)
 def test_bad_coordinates_are_422_with_a_message(city, client, params, word):
     r = client.get("/api/locate", params, HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 422
@@ -79,3 +89,10 @@ def test_openapi_schema(client, db):
     assert r.status_code == 200
     paths = r.json()["paths"]
     assert "/api/locate" in paths and "/api/regions/{code}/children" in paths
+
+
+def test_outline_of_a_place(city, client):
+    f = client.get("/api/regions/510104/outline.geojson").json()
+    assert f["type"] == "Feature" and f["properties"]["code"] == "510104"
+    assert f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert client.get("/api/regions/510199/outline.geojson").status_code == 404

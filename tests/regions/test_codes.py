@@ -26,7 +26,11 @@ def test_levels_parents_and_format():
     assert C.parent_code("510107") == "5101"
     assert C.parent_code("5101") is None
     assert C.ancestor_codes(code) == [
-        "5101", "510107", "510107005", "510107005012", "510107005012003"
+        "5101",
+        "510107",
+        "510107005",
+        "510107005012",
+        "510107005012003",
     ]
     assert C.format_code(code) == "510107 005 012 003 007"
     assert C.normalize("510107 005 012") == "510107005012"

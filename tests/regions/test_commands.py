@@ -23,9 +23,14 @@ def test_locate_falls_back_to_the_deepest_region(city, capsys):
     assert [ln.split("\t")[0] for ln in lines] == ["510181", "5101"]
 
 
-@pytest.mark.parametrize("lon,lat,word", [("102.9", "30.2", "nearest district"),
-                                          ("nan", "30", "not a number"),
-                                          ("120", "30", "outside the city")])
+@pytest.mark.parametrize(
+    "lon,lat,word",
+    [
+        ("102.9", "30.2", "nearest district"),
+        ("nan", "30", "not a number"),
+        ("120", "30", "outside the city"),
+    ],
+)
 def test_locate_fails_with_the_reason(city, lon, lat, word):
     with pytest.raises(CommandError, match=word):
         call_command("locate", lon, lat)
@@ -36,8 +41,9 @@ def test_export_then_import_round_trip(city, tmp_path, capsys):
     call_command("export_grids", street)
     out = capsys.readouterr().out
     fc = json.loads(out)
-    assert fc["features"] and all(f["properties"]["code"].startswith(street)
-                                  for f in fc["features"])
+    assert fc["features"] and all(
+        f["properties"]["code"].startswith(street) for f in fc["features"]
+    )
     path = tmp_path / "grids.geojson"
     path.write_text(out, encoding="utf-8")
     call_command("import_grids", str(path))
@@ -46,8 +52,14 @@ def test_export_then_import_round_trip(city, tmp_path, capsys):
 
 def test_import_reports_each_bad_feature(city, tmp_path, capsys):
     path = tmp_path / "bad.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"code": "12"}, "geometry": None}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {"code": "12"}, "geometry": None}],
+            }
+        )
+    )
     with pytest.raises(CommandError, match="nothing was imported"):
         call_command("import_grids", str(path))
     assert "feature 0 (12)" in capsys.readouterr().err

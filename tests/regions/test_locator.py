@@ -12,9 +12,11 @@ from wangge.regions.locator import LocateError, Locator
 from wangge.regions.models import Grid
 
 pytestmark = pytest.mark.django_db
-HYP = settings(max_examples=40, deadline=None,
-               suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                      HealthCheck.too_slow])
+HYP = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _grids(kind):
@@ -61,8 +63,11 @@ def test_exclusive_grid_wins(city, data, u, v):
     assert locator.locate(x, y).code == code
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_every_micro_grid_lies_inside_its_parent(city, data):
     code, text = data.draw(st.sampled_from(_grids("micro")))
@@ -74,8 +79,10 @@ def test_every_micro_grid_lies_inside_its_parent(city, data):
 
 def test_micro_grids_tile_their_parent(city):
     general = Grid.objects.filter(kind="general").first()
-    micros = [from_geojson_text(g) for g in
-              Grid.objects.filter(parent=general).values_list("geometry", flat=True)]
+    micros = [
+        from_geojson_text(g)
+        for g in Grid.objects.filter(parent=general).values_list("geometry", flat=True)
+    ]
     parent = from_geojson_text(general.geometry)
     # coordinates are rounded to 1e-6 degrees on storage: only slivers of that width remain
     assert shapely.union_all(micros).symmetric_difference(parent).area < 1e-3 * parent.area
@@ -145,8 +152,12 @@ def test_locator_from_arrays_prefers_exclusive_and_micro():
     school = shapely.box(1, 1, 2, 2)
     region = shapely.box(-1, -1, 11, 11)
     loc = Locator(
-        ["g", "g1", "g2", "x"], ["general", "micro", "micro", "exclusive"],
-        np.array([big, micro, micro2, school]), ["d"], ["district"], np.array([region]),
+        ["g", "g1", "g2", "x"],
+        ["general", "micro", "micro", "exclusive"],
+        np.array([big, micro, micro2, school]),
+        ["d"],
+        ["district"],
+        np.array([region]),
         grid_parents=["g"],
     )
     from django.test import override_settings

@@ -33,8 +33,11 @@ def _all_codes():
     )
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_prefix_subtree_equals_tree_walk(city, data):
     code = data.draw(st.sampled_from(_all_codes()))
@@ -88,3 +91,9 @@ def test_grid_counts(city):
     assert counts["general"] == Grid.objects.filter(kind="general").count() > 500
     assert counts["micro"] > counts["general"] * 5
     assert counts["exclusive"] > 100
+
+
+def test_child_counts_are_direct_children_only(city):
+    street = Region.objects.filter(level="street").first()
+    for c in selectors.place_children(place=street):
+        assert c.n_children == Grid.objects.filter(community=c, parent__isnull=True).count()

@@ -21,8 +21,12 @@ def _community():
 def _free_square(community, size=0.0004):
     """A small square inside the community that no exclusive grid covers."""
     geom = from_geojson_text(community.geometry)
-    exclusive = [from_geojson_text(g) for g in Grid.objects.filter(
-        community=community, kind="exclusive").values_list("geometry", flat=True)]
+    exclusive = [
+        from_geojson_text(g)
+        for g in Grid.objects.filter(community=community, kind="exclusive").values_list(
+            "geometry", flat=True
+        )
+    ]
     minx, miny, maxx, maxy = geom.bounds
     for i in range(400):
         x = minx + (maxx - minx) * ((i * 0.618) % 1)
@@ -34,8 +38,11 @@ def _free_square(community, size=0.0004):
 
 
 def _feature(code, name, geom, **props):
-    return {"type": "Feature", "properties": {"code": code, "name": name, **props},
-            "geometry": mapping(geom)}
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "name": name, **props},
+        "geometry": mapping(geom),
+    }
 
 
 def _fc(*features):
@@ -43,8 +50,13 @@ def _fc(*features):
 
 
 def _good_exclusive(community, number=990):
-    return _feature(f"{community.code}{number}", "测试学校专属网格", _free_square(community),
-                    kind="exclusive", subtype="school")
+    return _feature(
+        f"{community.code}{number}",
+        "测试学校专属网格",
+        _free_square(community),
+        kind="exclusive",
+        subtype="school",
+    )
 
 
 def _count():
@@ -89,42 +101,71 @@ def test_import_updates_a_changed_name(city):
 def _bad_cases(community):
     square = _free_square(community)
     other = Region.objects.filter(level="community").order_by("-code").first()
-    bowtie = shapely.Polygon([(104.08, 30.65), (104.081, 30.651), (104.081, 30.65),
-                              (104.08, 30.651)])
+    bowtie = shapely.Polygon(
+        [(104.08, 30.65), (104.081, 30.651), (104.081, 30.65), (104.08, 30.651)]
+    )
     general = Grid.objects.filter(community=community, kind="general").first()
     far = shapely.box(104.5, 30.9, 104.501, 30.901)
     c = community.code
     return {
-        "self-intersecting": (_feature(f"{c}991", "坏", bowtie, kind="exclusive",
-                                       subtype="school"), "invalid polygon"),
+        "self-intersecting": (
+            _feature(f"{c}991", "坏", bowtie, kind="exclusive", subtype="school"),
+            "invalid polygon",
+        ),
         "missing parent": (_feature("510104999999001", "孤", square), "does not exist"),
-        "code does not fit parent": (_feature(f"{c}992", "错", square, kind="exclusive",
-                                              subtype="park", parent=other.code),
-                                     "does not fit its parent"),
-        "micro under exclusive": (_feature(f"{c}901001", "错", square, kind="micro"),
-                                  "does not fit its parent"),
-        "overlapping sibling": (_feature(f"{c}099", "叠", from_geojson_text(general.geometry)),
-                                "overlaps its sibling"),
-        "outside parent": (_feature(f"{c}993", "远", far, kind="exclusive", subtype="park"),
-                           "outside its parent"),
+        "code does not fit parent": (
+            _feature(f"{c}992", "错", square, kind="exclusive", subtype="park", parent=other.code),
+            "does not fit its parent",
+        ),
+        "micro under exclusive": (
+            _feature(f"{c}901001", "错", square, kind="micro"),
+            "does not fit its parent",
+        ),
+        "overlapping sibling": (
+            _feature(f"{c}099", "叠", from_geojson_text(general.geometry)),
+            "overlaps its sibling",
+        ),
+        "outside parent": (
+            _feature(f"{c}993", "远", far, kind="exclusive", subtype="park"),
+            "outside its parent",
+        ),
         "bad code": (_feature("12345", "短", square), "15 digits"),
-        "not a polygon": ({"type": "Feature", "properties": {"code": f"{c}994", "name": "点",
-                                                             "kind": "exclusive",
-                                                             "subtype": "park"},
-                           "geometry": {"type": "Point", "coordinates": [104.0, 30.6]}},
-                          "Polygon or MultiPolygon"),
-        "no name": (_feature(f"{c}995", "", square, kind="exclusive", subtype="park"),
-                    "no name"),
-        "bad subtype": (_feature(f"{c}996", "类", square, kind="exclusive", subtype="zoo"),
-                        "needs a subtype"),
+        "not a polygon": (
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": f"{c}994",
+                    "name": "点",
+                    "kind": "exclusive",
+                    "subtype": "park",
+                },
+                "geometry": {"type": "Point", "coordinates": [104.0, 30.6]},
+            },
+            "Polygon or MultiPolygon",
+        ),
+        "no name": (_feature(f"{c}995", "", square, kind="exclusive", subtype="park"), "no name"),
+        "bad subtype": (
+            _feature(f"{c}996", "类", square, kind="exclusive", subtype="zoo"),
+            "needs a subtype",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", [
-    "self-intersecting", "missing parent", "code does not fit parent", "micro under exclusive",
-    "overlapping sibling", "outside parent", "bad code", "not a polygon", "no name",
-    "bad subtype",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "self-intersecting",
+        "missing parent",
+        "code does not fit parent",
+        "micro under exclusive",
+        "overlapping sibling",
+        "outside parent",
+        "bad code",
+        "not a polygon",
+        "no name",
+        "bad subtype",
+    ],
+)
 def test_import_rejects_each_bad_feature_and_writes_nothing(city, case):
     community = _community()
     bad, reason = _bad_cases(community)[case]
@@ -170,12 +211,16 @@ def test_import_general_grid_and_its_micro_grids_in_one_file(city):
 
     # a street and community of 青羊区, which has none at district scale
     area = shapely.box(104.02, 30.66, 104.03, 30.67)
-    places_bulk_create(specs=[
-        PlaceSpec("510105001", "测试街道", "street", "510105", area),
-        PlaceSpec("510105001001", "测试社区", "community", "510105001", area),
-    ])
-    left, right = shapely.box(104.02, 30.66, 104.025, 30.67), shapely.box(104.025, 30.66,
-                                                                          104.03, 30.67)
+    places_bulk_create(
+        specs=[
+            PlaceSpec("510105001", "测试街道", "street", "510105", area),
+            PlaceSpec("510105001001", "测试社区", "community", "510105001", area),
+        ]
+    )
+    left, right = (
+        shapely.box(104.02, 30.66, 104.025, 30.67),
+        shapely.box(104.025, 30.66, 104.03, 30.67),
+    )
     fc = _fc(
         _feature("510105001001001001", "测试社区第1网格第1微网格", left, kind="micro"),
         _feature("510105001001001", "测试社区第1网格", area),
@@ -184,7 +229,9 @@ def test_import_general_grid_and_its_micro_grids_in_one_file(city):
     assert grids_import(data=fc).created == 3
     general = Grid.objects.get(code="510105001001001")
     assert sorted(general.children.values_list("code", flat=True)) == [
-        "510105001001001001", "510105001001001002"]
+        "510105001001001001",
+        "510105001001001002",
+    ]
     # a third micro-grid over the first one overlaps it
     with pytest.raises(ValidationError) as exc:
         grids_import(data=_fc(_feature("510105001001001003", "叠", left, kind="micro")))

@@ -38,8 +38,9 @@ def test_different_seeds_give_different_cities():
     weights=st.lists(st.floats(min_value=0.2, max_value=5), min_size=1, max_size=12),
 )
 def test_partition_covers_parent_without_overlap(seed, weights):
-    parent = shapely.Polygon([(104.0, 30.6), (104.1, 30.6), (104.12, 30.7), (104.03, 30.68),
-                              (104.05, 30.65)])
+    parent = shapely.Polygon(
+        [(104.0, 30.6), (104.1, 30.6), (104.12, 30.7), (104.03, 30.68), (104.05, 30.65)]
+    )
     pieces = synth.partition(parent, np.array(weights), np.random.default_rng(seed))
     assert len(pieces) == len(weights)
     assert all(not p.is_empty and p.is_valid for p in pieces)
@@ -65,9 +66,7 @@ def test_real_reference_data():
     assert len(synth.districts()) == 20
     assert len(synth.streets()) == 261
     assert len(synth.communities()) == 3047
-    assert {z[1] for z in synth.zones()} == {
-        "四川天府新区成都直管区", "成都东部新区", "成都高新区"
-    }
+    assert {z[1] for z in synth.zones()} == {"四川天府新区成都直管区", "成都东部新区", "成都高新区"}
     assert synth.short_community_name("八宝街社区居民委员会") == "八宝街社区"
     assert synth.short_community_name("石桥村民委员会") == "石桥村"
     assert synth.short_community_name("石桥村委会") == "石桥村"

@@ -13,7 +13,9 @@ def test_browser_drills_down_in_chinese(city, client):
     assert "网格" in html and "子级" in html  # translated chrome
     r = client.get("/regions/510104/")
     html = r.content.decode()
-    assert "春熙路街道" in html and 'data-children-url="/api/regions/510104/children.geojson"' in html
+    assert (
+        "春熙路街道" in html and 'data-children-url="/api/regions/510104/children.geojson"' in html
+    )
 
 
 def test_browser_in_english(city, client):

@@ -31,15 +31,19 @@ def demo_build(*, scale: str, seed: int, ctx: DemoContext | None = None) -> dict
         if DemoRun.objects.filter(step=step.name).exists():
             ctx.log(_("step %(name)s: already built, skipped") % {"name": step.name})
             continue
-        ctx.log(_("step %(name)s: %(description)s") % {"name": step.name,
-                                                        "description": step.description})
+        ctx.log(
+            _("step %(name)s: %(description)s")
+            % {"name": step.name, "description": step.description}
+        )
         started = time.monotonic()
         summary = step.func(ctx) or {}
         summary["seconds"] = round(time.monotonic() - started, 1)
         DemoRun.objects.create(step=step.name, scale=scale, seed=seed, summary=summary)
         results[step.name] = summary
         ctx.log(
-            "  " + ", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}"
-                             for k, v in summary.items())
+            "  "
+            + ", ".join(
+                f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in summary.items()
+            )
         )
     return results

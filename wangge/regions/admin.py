@@ -8,8 +8,18 @@ class RegionAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "level", "area_km2", "households", "residents")
     list_filter = ("level",)
     search_fields = ("code", "name")
-    readonly_fields = ("geometry", "min_lon", "min_lat", "max_lon", "max_lat", "centroid_lon",
-                       "centroid_lat", "area_km2", "created_at", "updated_at")
+    readonly_fields = (
+        "geometry",
+        "min_lon",
+        "min_lat",
+        "max_lon",
+        "max_lat",
+        "centroid_lon",
+        "centroid_lat",
+        "area_km2",
+        "created_at",
+        "updated_at",
+    )
     raw_id_fields = ("parent",)
     show_full_result_count = False
 

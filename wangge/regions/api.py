@@ -76,6 +76,15 @@ def region_detail(request, code: str):
 
 
 @router.get(
+    "/{code}/outline.geojson",
+    response={200: dict, 404: ErrorOut},
+    summary="A place's own polygon (GeoJSON Feature)",
+)
+def region_geojson(request, code: str):
+    return selectors.place_feature(place=selectors.place_get(code=code))
+
+
+@router.get(
     "/{code}/children", response={200: list[PlaceOut], 404: ErrorOut}, summary="Its children"
 )
 def region_children(request, code: str):

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import shapely
@@ -27,6 +27,9 @@ from wangge.regions.geometry import KM_PER_DEG_LAT
 
 RECHECK_SECONDS = 1.0
 DEFAULT_CHUNK = 65_536
+# Polygons of one ring with at most this many vertices are tested by a vectorised numpy
+# crossing-number test (generated grids have 4–13); the others go through GEOS.
+RING_MAX = 16
 
 # Rank of a grid kind when several contain a point: higher wins.
 _RANK = {"exclusive": 3, "micro": 2, "general": 1}
@@ -37,8 +40,7 @@ class LocateError(ValidationError):
     code = "bad_coordinates"
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """One place found for a point."""
 
     code: str
@@ -67,8 +69,10 @@ class Locator:
         # hair-thin slivers that coordinate rounding leaves between micro-grids.)
         parents = set(grid_parents or ())
         split = np.array(
-            [kind == "general" and code in parents
-             for code, kind in zip(grid_codes, grid_kinds, strict=True)],
+            [
+                kind == "general" and code in parents
+                for code, kind in zip(grid_codes, grid_kinds, strict=True)
+            ],
             dtype=bool,
         )
         all_codes = np.array(grid_codes, dtype=object)
@@ -81,6 +85,9 @@ class Locator:
         self.ranks = np.array([_RANK[k] for k in self.kinds], dtype=np.int8)
         self.tree = shapely.STRtree(geoms)
         self.split_tree = shapely.STRtree(all_geoms[split])
+        self._code_list = self.codes.tolist()
+        self._kind_list = self.kinds.tolist()
+        self._rings(geoms)
         self.n_grids = len(grid_codes)
 
         self.region_codes = np.array(list(region_codes), dtype=object)
@@ -98,9 +105,10 @@ class Locator:
             np.asarray(rgeoms, dtype=object)[district_idx] if len(district_idx) else geoms
         )
         if len(extent_geoms):
-            self.extent = tuple(shapely.total_bounds(extent_geoms))
+            self.extent = tuple(float(v) for v in shapely.total_bounds(extent_geoms))
         else:
             self.extent = None
+        self._window: tuple[float, ...] | None = None
 
     # --- validation ------------------------------------------------------------------------
     def _check_many(self, lons: np.ndarray, lats: np.ndarray) -> None:
@@ -108,9 +116,11 @@ class Locator:
 
         def which(i: int) -> str:
             where = f"({lons[i]}, {lats[i]})"
-            return _("The point %(where)s") % {"where": where} if single else _(
-                "Point %(i)d %(where)s"
-            ) % {"i": i, "where": where}
+            return (
+                _("The point %(where)s") % {"where": where}
+                if single
+                else _("Point %(i)d %(where)s") % {"i": i, "where": where}
+            )
 
         if lons.shape != lats.shape or lons.ndim != 1:
             raise LocateError(_("Longitudes and latitudes must be two lists of equal length."))
@@ -134,8 +144,9 @@ class Locator:
                 details={"index": i},
             )
         if self.extent is None:
-            raise LocateError(_("No places are loaded yet: build the demo or import grids."),
-                              code="no_places")
+            raise LocateError(
+                _("No places are loaded yet: build the demo or import grids."), code="no_places"
+            )
         min_lon, min_lat, max_lon, max_lat = self.extent
         km = settings.WANGGE_LOCATE_MAX_OUTSIDE_KM
         dlat = km / KM_PER_DEG_LAT
@@ -159,12 +170,65 @@ class Locator:
             )
 
     # --- queries ---------------------------------------------------------------------------
-    def _leaf_indices(self, points: np.ndarray) -> np.ndarray:
+    def _rings(self, geoms: np.ndarray) -> None:
+        """Padded vertex arrays of the simple polygons for the vectorised point-in-polygon."""
+        n = len(geoms)
+        self.ring_x = np.zeros((n, RING_MAX + 1))
+        self.ring_y = np.zeros((n, RING_MAX + 1))
+        self.simple = np.zeros(n, dtype=bool)
+        if not n:
+            return
+        is_poly = shapely.get_type_id(geoms) == 3
+        no_holes = np.zeros(n, dtype=bool)
+        no_holes[is_poly] = shapely.get_num_interior_rings(geoms[is_poly]) == 0
+        rings = shapely.get_exterior_ring(geoms[no_holes])
+        counts = shapely.get_num_coordinates(rings)
+        idx = np.flatnonzero(no_holes)
+        ok = counts <= RING_MAX + 1
+        idx, rings, counts = idx[ok], rings[ok], counts[ok]
+        coords = shapely.get_coordinates(rings)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        # pad each ring by repeating its closing vertex: zero-length edges cross nothing
+        col = np.arange(RING_MAX + 1)
+        take = starts[:, None] + np.minimum(col[None, :], counts[:, None] - 1)
+        self.ring_x[idx] = coords[take, 0]
+        self.ring_y[idx] = coords[take, 1]
+        self.simple[idx] = True
+
+    def _contains_pairs(
+        self, px: np.ndarray, py: np.ndarray, gi: np.ndarray, points: np.ndarray, pi: np.ndarray
+    ) -> np.ndarray:
+        """For each candidate pair (point pi at px/py, polygon gi): is the point inside?"""
+        inside = np.zeros(len(gi), dtype=bool)
+        simple = self.simple[gi]
+        s = np.flatnonzero(simple)
+        if len(s):
+            xs, ys = self.ring_x[gi[s]], self.ring_y[gi[s]]
+            x, y = px[s, None], py[s, None]
+            y1, y2 = ys[:, :-1], ys[:, 1:]
+            x1, x2 = xs[:, :-1], xs[:, 1:]
+            crosses = (y1 > y) != (y2 > y)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xint = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+            inside[s] = np.count_nonzero(crosses & (x < xint), axis=1) % 2 == 1
+        c = np.flatnonzero(~simple)
+        if len(c):
+            inside[c] = shapely.intersects(self.tree.geometries[gi[c]], points[pi[c]])
+        return inside
+
+    def _leaf_indices(
+        self, points: np.ndarray, px: np.ndarray | None = None, py: np.ndarray | None = None
+    ) -> np.ndarray:
         """Index into ``self.codes`` of the best grid for each point, -1 where none."""
         out = np.full(len(points), -1, dtype=np.int64)
         if not len(self.codes):
             return out
-        inp, tree_idx = self.tree.query(points, predicate="intersects")
+        if px is None or py is None:
+            px, py = shapely.get_x(points), shapely.get_y(points)
+        # bounding-box candidates from the tree, then the exact test on the pairs
+        inp, tree_idx = self.tree.query(points)
+        keep = self._contains_pairs(px[inp], py[inp], tree_idx, points, inp)
+        inp, tree_idx = inp[keep], tree_idx[keep]
         if len(inp):
             # Assign in rank order so the highest-ranked grid is written last and wins; ties
             # (a point on a shared edge) go to the lower code, deterministically.
@@ -194,8 +258,8 @@ class Locator:
 
         def work(start: int) -> None:
             stop = min(start + chunk, n)
-            pts = shapely.points(lons[start:stop], lats[start:stop])
-            out[start:stop] = self._leaf_indices(pts)
+            px, py = lons[start:stop], lats[start:stop]
+            out[start:stop] = self._leaf_indices(shapely.points(px, py), px, py)
 
         starts = range(0, n, chunk)
         if threads > 1 and n > chunk:
@@ -206,7 +270,9 @@ class Locator:
                 work(s)
         return out
 
-    def locate_many(self, lons, lats, *, threads: int = 1, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    def locate_many(
+        self, lons, lats, *, threads: int = 1, chunk: int = DEFAULT_CHUNK
+    ) -> np.ndarray:
         """Codes of the most specific grid per point (an object array, None where no grid)."""
         idx = self.locate_indices(lons, lats, threads=threads, chunk=chunk)
         codes = np.empty(len(idx), dtype=object)
@@ -214,14 +280,37 @@ class Locator:
         codes[found] = self.codes[idx[found]]
         return codes
 
+    def _accepts(self, lon: float, lat: float) -> bool:
+        """Cheap scalar check; anything it does not accept gets the full check and message."""
+        km = settings.WANGGE_LOCATE_MAX_OUTSIDE_KM
+        if self._window is None or self._window[0] != km:
+            if self.extent is None:
+                return False
+            min_lon, min_lat, max_lon, max_lat = self.extent
+            dlat = km / KM_PER_DEG_LAT
+            dlon = km / (KM_PER_DEG_LAT * math.cos(math.radians((min_lat + max_lat) / 2)))
+            self._window = (km, min_lon - dlon, min_lat - dlat, max_lon + dlon, max_lat + dlat)
+        _km, x0, y0, x1, y1 = self._window
+        return x0 <= lon <= x1 and y0 <= lat <= y1  # False for NaN too
+
     def locate(self, lon: float, lat: float) -> Hit | None:
         """The most specific grid containing one point, or None."""
-        lon, lat = parse_point(lon, lat)
-        self._check_many(np.array([lon]), np.array([lat]))
-        best = self._leaf_indices(np.array([shapely.points(lon, lat)]))[0]
-        if best < 0:
-            return None
-        return Hit(str(self.codes[best]), str(self.kinds[best]))
+        if type(lon) is not float or type(lat) is not float:
+            lon, lat = parse_point(lon, lat)
+        if not self._accepts(lon, lat):
+            self._check_many(np.array([lon]), np.array([lat]))  # raises with the reason
+        pt = shapely.points((lon, lat))
+        hits = self.tree.query(pt, predicate="intersects").tolist()
+        if len(hits) == 1:
+            best = hits[0]
+        elif hits:
+            best = max(hits, key=lambda i: (self.ranks[i], -i))
+        else:
+            hits = self.split_tree.query(pt, predicate="intersects")
+            if not len(hits):
+                return None
+            best = int(hits.min()) + self.n_leaves
+        return Hit(self._code_list[best], self._kind_list[best])
 
     def locate_region(self, lon: float, lat: float) -> Hit | None:
         """The deepest region (community, street, district) containing the point."""
@@ -271,7 +360,9 @@ def build_from_db() -> Locator:
     grid_geoms = shapely.from_geojson(np.array([r[2] or "null" for r in rows], dtype=object))
     parents = {id_to_code[r[3]] for r in rows if r[3] is not None}
     regions = list(
-        Region.objects.exclude(geometry="").order_by("code").values_list("code", "level", "geometry")
+        Region.objects.exclude(geometry="")
+        .order_by("code")
+        .values_list("code", "level", "geometry")
     )
     region_geoms = shapely.from_geojson(np.array([r[2] for r in regions], dtype=object))
     return Locator(

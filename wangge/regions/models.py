@@ -105,7 +105,10 @@ class Zone(models.Model):
     code = models.CharField(_("code"), max_length=12, unique=True)
     name = models.CharField(_("name"), max_length=100)
     streets = models.ManyToManyField(
-        Region, related_name="zones", limit_choices_to={"level": "street"}, verbose_name=_("streets")
+        Region,
+        related_name="zones",
+        limit_choices_to={"level": "street"},
+        verbose_name=_("streets"),
     )
 
     class Meta:
@@ -122,3 +125,6 @@ class GeometryVersion(models.Model):
     compares it to the version it was built from and rebuilds when they differ."""
 
     version = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"geometry version {self.version}"

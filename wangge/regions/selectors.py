@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from wangge.core.errors import NotFound
@@ -21,8 +21,19 @@ from wangge.regions.locator import get_locator, parse_point
 from wangge.regions.models import Grid, Place, Region
 
 LIST_FIELDS = (
-    "id", "code", "name", "level", "area_km2", "households", "residents",
-    "min_lon", "min_lat", "max_lon", "max_lat", "centroid_lon", "centroid_lat",
+    "id",
+    "code",
+    "name",
+    "level",
+    "area_km2",
+    "households",
+    "residents",
+    "min_lon",
+    "min_lat",
+    "max_lon",
+    "max_lat",
+    "centroid_lon",
+    "centroid_lat",
 )
 
 
@@ -43,13 +54,13 @@ def place_children(*, actor=None, place: Place) -> list[Place]:
     or micro-grids of a general grid. Each child carries ``n_children``."""
     if isinstance(place, Region):
         if place.level == Level.COMMUNITY:
-            qs: QuerySet = (
-                Grid.objects.filter(community=place, parent__isnull=True)
-                .annotate(n_children=Count("children"))
+            qs: QuerySet = Grid.objects.filter(community=place, parent__isnull=True).annotate(
+                n_children=Count("children")
             )
         else:
             qs = Region.objects.filter(parent=place).annotate(
-                n_children=Count("children", distinct=True) + Count("grids", distinct=True)
+                n_children=Count("children", distinct=True)
+                + Count("grids", filter=Q(grids__parent__isnull=True), distinct=True)
             )
     else:
         qs = Grid.objects.filter(parent=place).annotate(n_children=Count("children"))
@@ -105,6 +116,11 @@ def _feature(p: Place, geometry: str) -> dict[str, Any]:
     }
 
 
+def place_feature(*, actor=None, place: Place) -> dict[str, Any]:
+    """One place as a GeoJSON Feature."""
+    return _feature(place, place.geometry)
+
+
 def feature_collection(places: list[Place]) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",
@@ -115,11 +131,15 @@ def feature_collection(places: list[Place]) -> dict[str, Any]:
 def children_geojson(*, actor=None, place: Place) -> dict[str, Any]:
     """The node's children as a FeatureCollection (for the drill-down map)."""
     children = place_children(actor=actor, place=place)
-    geoms = dict(
-        type(children[0]).objects.filter(id__in=[c.id for c in children]).values_list(
-            "id", "geometry"
+    geoms = (
+        dict(
+            type(children[0])
+            .objects.filter(id__in=[c.id for c in children])
+            .values_list("id", "geometry")
         )
-    ) if children else {}
+        if children
+        else {}
+    )
     return {
         "type": "FeatureCollection",
         "features": [_feature(c, geoms.get(c.id, "")) for c in children],

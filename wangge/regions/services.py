@@ -82,7 +82,9 @@ def places_bulk_create(*, actor=None, specs: Iterable[PlaceSpec]) -> dict[str, i
             if model is Region:
                 rows.append(
                     Region(
-                        code=s.code, name=s.name, level=s.level,
+                        code=s.code,
+                        name=s.name,
+                        level=s.level,
                         parent_id=region_ids.get(s.parent_code) if s.parent_code else None,
                         **geo,
                     )
@@ -91,8 +93,12 @@ def places_bulk_create(*, actor=None, specs: Iterable[PlaceSpec]) -> dict[str, i
                 community = s.code[:12]
                 rows.append(
                     Grid(
-                        code=s.code, name=s.name, level=s.level, kind=s.kind,
-                        subtype=s.subtype, community_id=region_ids[community],
+                        code=s.code,
+                        name=s.name,
+                        level=s.level,
+                        kind=s.kind,
+                        subtype=s.subtype,
+                        community_id=region_ids[community],
                         parent_id=grid_ids[s.parent_code] if s.kind == GridKind.MICRO else None,
                         **geo,
                     )
@@ -176,8 +182,12 @@ def _parse_features(data: Any) -> tuple[list[_Feature], list[dict[str, Any]]]:
             err(i, None, _("no code in the feature's properties"))
             continue
         if not code.isdigit() or len(code) not in (15, 18) or not code.startswith(C.CITY_CODE):
-            err(i, code, _("a grid code has 15 digits (micro-grid: 18) and starts with %(city)s")
-                % {"city": C.CITY_CODE})
+            err(
+                i,
+                code,
+                _("a grid code has 15 digits (micro-grid: 18) and starts with %(city)s")
+                % {"city": C.CITY_CODE},
+            )
             continue
         if code in seen:
             err(i, code, _("duplicate code: feature %(j)d has it too") % {"j": seen[code]})
@@ -201,32 +211,48 @@ def _parse_features(data: Any) -> tuple[list[_Feature], list[dict[str, Any]]]:
             continue
         if kind == GridKind.EXCLUSIVE:
             if number < C.EXCLUSIVE_FIRST_NUMBER:
-                err(i, code, _("exclusive grids are numbered from %(n)d within their community")
-                    % {"n": C.EXCLUSIVE_FIRST_NUMBER})
+                err(
+                    i,
+                    code,
+                    _("exclusive grids are numbered from %(n)d within their community")
+                    % {"n": C.EXCLUSIVE_FIRST_NUMBER},
+                )
                 continue
             if subtype not in ExclusiveType.values:
-                err(i, code, _("an exclusive grid needs a subtype, one of: %(types)s")
-                    % {"types": ", ".join(ExclusiveType.values)})
+                err(
+                    i,
+                    code,
+                    _("an exclusive grid needs a subtype, one of: %(types)s")
+                    % {"types": ", ".join(ExclusiveType.values)},
+                )
                 continue
         elif subtype:
             err(i, code, _("only exclusive grids have a subtype"))
             continue
         elif kind == GridKind.GENERAL and number >= C.EXCLUSIVE_FIRST_NUMBER:
-            err(i, code, _("general grids are numbered below %(n)d")
-                % {"n": C.EXCLUSIVE_FIRST_NUMBER})
+            err(
+                i,
+                code,
+                _("general grids are numbered below %(n)d") % {"n": C.EXCLUSIVE_FIRST_NUMBER},
+            )
             continue
         stated_parent = C.normalize(props.get("parent") or "")
         expected_parent = code[:15] if kind == GridKind.MICRO else code[:12]
         if stated_parent and stated_parent != expected_parent:
-            err(i, code, _("the code does not fit its parent %(parent)s (it must start with it)")
-                % {"parent": stated_parent})
+            err(
+                i,
+                code,
+                _("the code does not fit its parent %(parent)s (it must start with it)")
+                % {"parent": stated_parent},
+            )
             continue
         if not name:
             err(i, code, _("no name"))
             continue
         geom_json = f.get("geometry")
         if not isinstance(geom_json, dict) or geom_json.get("type") not in (
-            "Polygon", "MultiPolygon"
+            "Polygon",
+            "MultiPolygon",
         ):
             err(i, code, _("the geometry must be a Polygon or MultiPolygon"))
             continue
@@ -239,8 +265,11 @@ def _parse_features(data: Any) -> tuple[list[_Feature], list[dict[str, Any]]]:
             err(i, code, _("the polygon is empty"))
             continue
         if not geom.is_valid:
-            err(i, code, _("invalid polygon: %(reason)s")
-                % {"reason": shapely.is_valid_reason(geom)})
+            err(
+                i,
+                code,
+                _("invalid polygon: %(reason)s") % {"reason": shapely.is_valid_reason(geom)},
+            )
             continue
         if geom.area == 0:
             err(i, code, _("the polygon has no area"))
@@ -275,32 +304,52 @@ def _check_tree(feats: list[_Feature], errors: list[dict[str, Any]]) -> None:
             if pc in by_code:
                 pkind, pgeom = by_code[pc].kind, by_code[pc].geom
             elif pc in db_grids:
-                pkind, pgeom = db_grids[pc][0], (
-                    from_geojson_text(db_grids[pc][1]) if db_grids[pc][1] else None
+                pkind, pgeom = (
+                    db_grids[pc][0],
+                    (from_geojson_text(db_grids[pc][1]) if db_grids[pc][1] else None),
                 )
             else:
-                errors.append({"index": f.index, "code": f.code,
-                               "reason": _("parent grid %(p)s does not exist") % {"p": pc}})
+                errors.append(
+                    {
+                        "index": f.index,
+                        "code": f.code,
+                        "reason": _("parent grid %(p)s does not exist") % {"p": pc},
+                    }
+                )
                 continue
             if pkind != GridKind.GENERAL:
-                errors.append({"index": f.index, "code": f.code,
-                               "reason": _("the code does not fit its parent: %(p)s is not a "
-                                           "general grid") % {"p": pc}})
+                errors.append(
+                    {
+                        "index": f.index,
+                        "code": f.code,
+                        "reason": _("the code does not fit its parent: %(p)s is not a general grid")
+                        % {"p": pc},
+                    }
+                )
                 continue
         else:
             if pc not in communities:
-                errors.append({"index": f.index, "code": f.code,
-                               "reason": _("parent community %(p)s does not exist") % {"p": pc}})
+                errors.append(
+                    {
+                        "index": f.index,
+                        "code": f.code,
+                        "reason": _("parent community %(p)s does not exist") % {"p": pc},
+                    }
+                )
                 continue
             pgeom = from_geojson_text(communities[pc]) if communities[pc] else None
         if pgeom is not None:
             parent_geom[f.index] = pgeom
             outside = f.geom.difference(pgeom).area
             if outside > OUTSIDE_TOLERANCE * f.geom.area:
-                errors.append({"index": f.index, "code": f.code,
-                               "reason": _("%(pct).0f%% of the polygon lies outside its parent "
-                                           "%(p)s") % {"pct": 100 * outside / f.geom.area,
-                                                       "p": pc}})
+                errors.append(
+                    {
+                        "index": f.index,
+                        "code": f.code,
+                        "reason": _("%(pct).0f%% of the polygon lies outside its parent %(p)s")
+                        % {"pct": 100 * outside / f.geom.area, "p": pc},
+                    }
+                )
 
     # Siblings: features of the file plus grids already stored under the same parents, minus
     # those the file replaces.
@@ -344,11 +393,14 @@ def _check_tree(feats: list[_Feature], errors: list[dict[str, Any]]) -> None:
         if area > OVERLAP_TOLERANCE * small:
             fa, fb = items[a], items[b]
             target, other = (fa, fb) if fa[3] is not None else (fb, fa)
-            errors.append({
-                "index": target[3], "code": target[0],
-                "reason": _("overlaps its sibling %(other)s (%(pct).1f%% of the smaller)")
-                % {"other": other[0], "pct": 100 * area / small},
-            })
+            errors.append(
+                {
+                    "index": target[3],
+                    "code": target[0],
+                    "reason": _("overlaps its sibling %(other)s (%(pct).1f%% of the smaller)")
+                    % {"other": other[0], "pct": 100 * area / small},
+                }
+            )
 
 
 @transaction.atomic
@@ -373,17 +425,21 @@ def grids_import(*, actor=None, data: Any) -> ImportReport:
     # Parents first, so micro-grids find the general grid created a moment before.
     for f in sorted(feats, key=lambda f: (len(f.code), f.code)):
         fields = {
-            "name": f.name, "kind": f.kind, "subtype": f.subtype,
+            "name": f.name,
+            "kind": f.kind,
+            "subtype": f.subtype,
             "level": Level.MICRO if f.kind == GridKind.MICRO else Level.GRID,
-            "geometry": f.text, **derived_fields(f.geom),
+            "geometry": f.text,
+            **derived_fields(f.geom),
         }
         g = existing.get(f.code)
         if g is None:
             parent_id = None
             if f.kind == GridKind.MICRO:
                 parent_id = Grid.objects.only("id").get(code=f.parent_code).id
-            Grid.objects.create(code=f.code, community_id=communities[f.code[:12]],
-                                parent_id=parent_id, **fields)
+            Grid.objects.create(
+                code=f.code, community_id=communities[f.code[:12]], parent_id=parent_id, **fields
+            )
             report.created += 1
         elif (g.name, g.kind, g.subtype, g.geometry) == (f.name, f.kind, f.subtype, f.text):
             report.unchanged += 1

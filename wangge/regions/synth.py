@@ -278,7 +278,11 @@ def _community_grids(comm, cgeom, cpop, rng) -> Iterator[PlaceSpec]:
         mgeoms = partition(ggeom, _lognormal(rm, n_micro, 0.2), rm)
         for j, mgeom in enumerate(mgeoms, start=1):
             yield PlaceSpec(
-                f"{gcode}{j:03d}", f"{gname}第{j}微网格", Level.MICRO, gcode, mgeom,
+                f"{gcode}{j:03d}",
+                f"{gname}第{j}微网格",
+                Level.MICRO,
+                gcode,
+                mgeom,
                 kind=GridKind.MICRO,
             )
     yield from _exclusive_grids(comm, cgeom, r)
@@ -297,8 +301,9 @@ def _exclusive_grids(comm, cgeom, r) -> Iterator[PlaceSpec]:
         geom = None
         for _try in range(6):
             cx, cy = sample_points(cgeom, 1, r)[0]
-            box = _metres_box(cx, cy, w * r.uniform(0.7, 1.3), h * r.uniform(0.7, 1.3),
-                              r.uniform(0, np.pi))
+            box = _metres_box(
+                cx, cy, w * r.uniform(0.7, 1.3), h * r.uniform(0.7, 1.3), r.uniform(0, np.pi)
+            )
             cand = polygonal(shapely.intersection(box, cgeom))
             if cand.is_empty or cand.area < 0.3 * box.area:
                 continue
@@ -313,8 +318,13 @@ def _exclusive_grids(comm, cgeom, r) -> Iterator[PlaceSpec]:
         k = counts[subtype]
         name = f"{comm.name}{label}专属网格" + (f"{k}" if k > 1 else "")
         yield PlaceSpec(
-            f"{comm.code}{number:03d}", name, Level.GRID, comm.code, geom,
-            kind=GridKind.EXCLUSIVE, subtype=subtype,
+            f"{comm.code}{number:03d}",
+            name,
+            Level.GRID,
+            comm.code,
+            geom,
+            kind=GridKind.EXCLUSIVE,
+            subtype=subtype,
         )
         number += 1
 

@@ -19,6 +19,8 @@ def serve(*, host: str, port: int, workers: int, stdout) -> None:
         port=port,
         interface=Interfaces.WSGI,
         workers=workers,
+        blocking_threads=8,
+        backpressure=32,
         static_path_route=["/static"],
         static_path_mount=[settings.STATIC_ROOT],
         log_access=False,
@@ -31,8 +33,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("WANGGE_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("WANGGE_PORT", 8000)))
-        parser.add_argument("--workers", type=int,
-                            default=int(os.environ.get("WANGGE_WORKERS", 2)))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WANGGE_WORKERS", 2)))
 
     def handle(self, *args, host, port, workers, **options):
         call_command("migrate", interactive=False, verbosity=0)

@@ -18,12 +18,27 @@
     if (kindStyle[k]) { return kindStyle[k]; }
     return { color: "#334e68", weight: 1, fillColor: palette[i % palette.length], fillOpacity: 0.35 };
   }
-  function fitTo(bbox) {
-    if (bbox) { map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], { padding: [10, 10] }); }
+  var outline = null;
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      if (!r.ok) { throw new Error(r.status + " " + r.statusText); }
+      return r.json();
+    });
   }
-  fetch(d.selfUrl).then(function (r) { return r.json(); }).then(function (self) {
-    fitTo(self.bbox);
-    return fetch(d.childrenUrl).then(function (r) { return r.json(); });
+  getJSON(d.selfUrl).then(function (self) {
+    if (self.geometry) {
+      outline = L.geoJSON(self, { interactive: false, style: {
+        color: "#b3261e", weight: 2.5, dashArray: "6 4", fill: false } }).addTo(map);
+      map.fitBounds(outline.getBounds(), { padding: [10, 10] });
+    }
+    return getJSON(d.childrenUrl).then(function (fc) {
+      if (!fc.features.length && self.geometry) {
+        // a leaf (micro-grid or exclusive grid): show the place itself
+        self.properties.leaf = true;
+        fc = { type: "FeatureCollection", features: [self] };
+      }
+      return fc;
+    });
   }).then(function (fc) {
     var order = 0;
     // exclusive grids drawn last so they sit on top of the general grids they lie in
@@ -35,7 +50,9 @@
       onEachFeature: function (f, lyr) {
         var p = f.properties;
         lyr.bindTooltip(p.name + " · " + p.code, { sticky: true });
-        lyr.on("click", function () { window.location.href = detailUrl(p.code); });
+        if (!p.leaf) {
+          lyr.on("click", function () { window.location.href = detailUrl(p.code); });
+        }
         lyr.on("mouseover", function () { lyr.setStyle({ weight: 3 }); });
         lyr.on("mouseout", function () { layer.resetStyle(lyr); });
       }
@@ -49,6 +66,7 @@
       });
     }
     if (fc.features.length) { map.fitBounds(layer.getBounds(), { padding: [10, 10] }); }
+    if (outline) { outline.bringToFront(); }
     var legend = L.control({ position: "bottomright" });
     legend.onAdd = function () {
       var div = L.DomUtil.create("div", "legend");

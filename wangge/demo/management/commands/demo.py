@@ -23,16 +23,19 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--scale", choices=SCALES, default="district",
-                            help="district: 锦江区 down to micro-grids, the rest of the city down "
-                                 "to districts (quick); city: every street and community")
+        parser.add_argument(
+            "--scale",
+            choices=SCALES,
+            default="district",
+            help="district: 锦江区 down to micro-grids, the rest of the city down "
+            "to districts (quick); city: every street and community",
+        )
         parser.add_argument("--seed", type=int, default=20260101)
         parser.add_argument("--reset", action="store_true", help="delete the data and rebuild")
         parser.add_argument("--no-serve", action="store_true", help="build, do not serve")
         parser.add_argument("--host", default=os.environ.get("WANGGE_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("WANGGE_PORT", 8000)))
-        parser.add_argument("--workers", type=int,
-                            default=int(os.environ.get("WANGGE_WORKERS", 2)))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WANGGE_WORKERS", 2)))
 
     def handle(self, *args, scale, seed, reset, no_serve, host, port, workers, **options):
         data_dir = settings.DATA_DIR

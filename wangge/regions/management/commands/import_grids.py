@@ -26,9 +26,13 @@ class Command(BaseCommand):
                 with open(file, encoding="utf-8") as fh:
                     data = json.load(fh)
         except OSError as exc:
-            raise CommandError(_("Cannot read %(file)s: %(err)s") % {"file": file, "err": exc})
+            raise CommandError(
+                _("Cannot read %(file)s: %(err)s") % {"file": file, "err": exc}
+            ) from None
         except json.JSONDecodeError as exc:
-            raise CommandError(_("%(file)s is not JSON: %(err)s") % {"file": file, "err": exc})
+            raise CommandError(
+                _("%(file)s is not JSON: %(err)s") % {"file": file, "err": exc}
+            ) from None
         try:
             report = grids_import(data=data)
         except ApplicationError as exc:
