@@ -96,3 +96,9 @@ def test_outline_of_a_place(city, client):
     assert f["type"] == "Feature" and f["properties"]["code"] == "510104"
     assert f["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert client.get("/api/regions/510199/outline.geojson").status_code == 404
+
+
+def test_api_docs_load_nothing_from_outside(client, db):
+    html = client.get("/api/docs").content.decode()
+    assert "swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower() and "https://" not in html
