@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from wangge.demo.registry import DemoContext, demo_step
 from wangge.regions import synth
+from wangge.regions.enums import Level
 from wangge.regions.models import Grid, Region
 from wangge.regions.services import places_bulk_create, zones_save
 
 
-@demo_step("places", order=10, description="districts, streets, communities, grids, micro-grids")
+@demo_step(
+    "places",
+    order=10,
+    description=_("districts, streets, communities, grids, micro-grids"),
+)
 def places(ctx: DemoContext) -> dict:
     with transaction.atomic():
         places_bulk_create(specs=synth.city_specs() + synth.district_specs())
     todo = synth.detailed_districts(ctx.scale)
-    progress = ctx.progress("districts", len(todo))
+    codes = {d.code for d in todo}
+    progress = ctx.progress(
+        "communities", sum(1 for c in synth.communities() if c.parent_code[:6] in codes)
+    )
+
+    def counted(specs):
+        for spec in specs:
+            if spec.level == Level.COMMUNITY:
+                progress.advance()
+            yield spec
+
     for district in todo:
         # One transaction a district: an interrupted run leaves whole districts, and the next
         # run skips those already there (the random streams are per district, so the result
         # is the same as an uninterrupted run).
-        if not Region.objects.filter(parent__code=district.code).exists():
-            with transaction.atomic():
-                places_bulk_create(specs=synth.district_tree(district, ctx.rng))
-        progress.advance()
+        if Region.objects.filter(parent__code=district.code).exists():
+            progress.advance(
+                sum(1 for c in synth.communities() if c.parent_code[:6] == district.code)
+            )
+            continue
+        with transaction.atomic():
+            places_bulk_create(specs=counted(synth.district_tree(district, ctx.rng)))
     progress.finish()
     with transaction.atomic():
         zones_save(zones=synth.zones())

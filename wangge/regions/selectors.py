@@ -20,22 +20,6 @@ from wangge.regions.enums import GridKind, Level
 from wangge.regions.locator import get_locator, parse_point
 from wangge.regions.models import Grid, Place, Region
 
-LIST_FIELDS = (
-    "id",
-    "code",
-    "name",
-    "level",
-    "area_km2",
-    "households",
-    "residents",
-    "min_lon",
-    "min_lat",
-    "max_lon",
-    "max_lat",
-    "centroid_lon",
-    "centroid_lat",
-)
-
 
 def place_get(*, actor=None, code: str) -> Place:
     """A region or grid by code; ``NotFound`` when there is none."""

@@ -3,6 +3,7 @@ import os
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 
 def serve(*, host: str, port: int, workers: int, stdout) -> None:
@@ -11,7 +12,10 @@ def serve(*, host: str, port: int, workers: int, stdout) -> None:
     from granian.constants import Interfaces
 
     call_command("collectstatic", interactive=False, verbosity=0)
-    stdout.write(f"wangge is serving on http://{host}:{port}/  (Ctrl-C stops it)")
+    threads = int(os.environ.get("WANGGE_THREADS", 2 * (os.cpu_count() or 1) + 1))
+    stdout.write(
+        _("wangge is serving on %(url)s  (Ctrl-C stops it)") % {"url": f"http://{host}:{port}/"}
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wangge.settings")
     Granian(
         "wangge.wsgi:application",
@@ -19,8 +23,10 @@ def serve(*, host: str, port: int, workers: int, stdout) -> None:
         port=port,
         interface=Interfaces.WSGI,
         workers=workers,
-        blocking_threads=8,
-        backpressure=32,
+        # a few request threads per process (pages wait on the database), within what
+        # granian considers sane for the machine's cores
+        blocking_threads=threads,
+        backpressure=threads,
         static_path_route=["/static"],
         static_path_mount=[settings.STATIC_ROOT],
         log_access=False,

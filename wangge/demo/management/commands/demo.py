@@ -1,19 +1,16 @@
 import os
-import secrets
 import shutil
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.utils.translation import gettext as _
 
 from wangge.core.errors import ApplicationError
 from wangge.core.management.commands.serve import serve
 from wangge.demo.registry import SCALES, DemoContext
-from wangge.demo.services import demo_build
-
-ADMIN = "admin"
+from wangge.demo.services import demo_accounts_ensure, demo_build
 
 
 class Command(BaseCommand):
@@ -39,7 +36,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, scale, seed, reset, no_serve, host, port, workers, **options):
         data_dir = settings.DATA_DIR
-        self.stdout.write(f"data directory: {data_dir}")
+        self.stdout.write(_("data directory: %(dir)s") % {"dir": data_dir})
         if reset:
             self._reset()
         call_command("migrate", interactive=False, verbosity=0)
@@ -50,7 +47,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         self._accounts()
         if no_serve:
-            self.stdout.write("built; not serving (--no-serve)")
+            self.stdout.write(_("built; not serving (--no-serve)"))
             return
         serve(host=host, port=port, workers=workers, stdout=self.stdout)
 
@@ -68,24 +65,13 @@ class Command(BaseCommand):
         shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
         pw = settings.DATA_DIR / "demo-accounts.txt"
         pw.unlink(missing_ok=True)
-        self.stdout.write("reset: the demo data was deleted")
+        self.stdout.write(_("reset: the demo data was deleted"))
 
     def _accounts(self) -> None:
-        """The demo accounts that exist so far: a system administrator for master data."""
-        path = settings.DATA_DIR / "demo-accounts.txt"
-        User = get_user_model()
-        if path.exists() and User.objects.filter(username=ADMIN).exists():
-            text = path.read_text(encoding="utf-8")
-        else:
-            password = secrets.token_urlsafe(12)
-            user, _ = User.objects.get_or_create(username=ADMIN)
-            user.is_staff = user.is_superuser = True
-            user.set_password(password)
-            user.save()
-            text = f"{ADMIN}\t{password}\tsystem administrator (Django admin, master data)\n"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        self.stdout.write(f"demo accounts (also in {path}):")
-        for line in text.strip().splitlines():
-            self.stdout.write("  " + line.replace("\t", "  "))
+        accounts = demo_accounts_ensure(data_dir=settings.DATA_DIR)
+        self.stdout.write(
+            _("demo accounts (also in %(path)s):")
+            % {"path": settings.DATA_DIR / "demo-accounts.txt"}
+        )
+        for username, password, role in accounts:
+            self.stdout.write(f"  {username}  {password}  {role}")
