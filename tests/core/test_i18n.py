@@ -21,8 +21,6 @@ def _entries(text: str):
             cur[key] = m.group(2)
         elif line.startswith('"') and key:
             cur[key] += line[1:-1]
-        elif line.startswith("#, fuzzy") and cur.get("msgid", "") != "":
-            cur["fuzzy"] = True
     if cur:
         entries.append(cur)
     return entries

@@ -328,8 +328,11 @@ class Locator:
         pt = shapely.points(lon, lat)
         i = int(self.district_tree.nearest(pt))
         geom = self.district_tree.geometries[i]
-        d_deg = shapely.distance(pt, geom)
-        return str(self.district_codes[i]), float(d_deg * KM_PER_DEG_LAT)
+        near = shapely.shortest_line(pt, geom)
+        (x0, y0), (x1, y1) = shapely.get_coordinates(near)
+        dx = (x1 - x0) * math.cos(math.radians((y0 + y1) / 2))
+        km = math.hypot(dx, y1 - y0) * KM_PER_DEG_LAT
+        return str(self.district_codes[i]), float(km)
 
 
 def parse_point(lon, lat) -> tuple[float, float]:

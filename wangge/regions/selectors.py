@@ -158,18 +158,18 @@ def point_locate(*, actor=None, lon: float, lat: float) -> Located:
     lon, lat = parse_point(lon, lat)
     loc = get_locator()
     hit = loc.locate(lon, lat)
-    grid = Grid.objects.defer("geometry").get(code=hit.code) if hit else None
+    grid = Grid.objects.defer("geometry").filter(code=hit.code).first() if hit else None
     place: Place | None = grid
     if place is None:
         region_hit = loc.locate_region(lon, lat)
         if region_hit:
-            place = Region.objects.defer("geometry").get(code=region_hit.code)
+            place = Region.objects.defer("geometry").filter(code=region_hit.code).first()
     chain = [place, *reversed(place_ancestors(actor=actor, place=place))] if place else []
     nearest, dist = None, None
     if grid is None:
         nd = loc.nearest_district(lon, lat)
         if nd:
-            nearest = Region.objects.defer("geometry").get(code=nd[0])
+            nearest = Region.objects.defer("geometry").filter(code=nd[0]).first()
             dist = round(nd[1], 3)
     return Located(grid, place, chain, nearest, dist)
 
