@@ -1,5 +1,6 @@
-"""Shared fixtures: the default demo city (锦江区 down to micro-grids) built once per session
-through the real demo generator, so every test reads the same realistic tree."""
+"""Shared fixtures: the default demo city (锦江区 down to micro-grids, and an account for each
+role) built once per session through the real demo generator, so every test reads the same
+realistic tree and acts through real posts."""
 
 from __future__ import annotations
 
@@ -38,3 +39,57 @@ def english_messages():
 
     with translation.override("en"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rate-limit counters live in the cache: start each test from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+def demo_post(username: str):
+    from wangge.accounts.models import Post
+
+    return (
+        Post.objects.select_related("user", "unit")
+        .filter(user__username=username, is_active=True)
+        .order_by("id")
+        .first()
+    )
+
+
+@pytest.fixture
+def post_of(city):
+    return demo_post
+
+
+def signed_in(client, username: str):
+    """A test client signed in as a demo user, acting through their post, second factor done."""
+    from wangge.accounts.middleware import SESSION_2FA, SESSION_POST
+
+    post = demo_post(username)
+    client.force_login(post.user)
+    session = client.session
+    session[SESSION_POST] = post.id
+    session[SESSION_2FA] = True
+    session.save()
+    return client
+
+
+@pytest.fixture
+def client_as(city, client):
+    def make(username: str):
+        from django.test import Client
+
+        return signed_in(Client(), username)
+
+    return make
+
+
+@pytest.fixture
+def commander(city, client):
+    """A client signed in as the city commander (sees the whole city)."""
+    return signed_in(client, "commander")

@@ -71,11 +71,13 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs (Swagger UI) from its own static files, not a CDN
     "wangge.core",
     "wangge.regions",
+    "wangge.accounts",
     "wangge.demo",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +85,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "wangge.accounts.middleware.SessionIdleMiddleware",
+    "wangge.accounts.middleware.LoginRequired",
+    "wangge.accounts.middleware.TwoFactorMiddleware",
+    "wangge.accounts.middleware.ActivePostMiddleware",
 ]
 
 ROOT_URLCONF = "wangge.urls"
@@ -100,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "wangge.core.context_processors.site",
+                "wangge.accounts.context_processors.post",
             ],
         },
     },
@@ -145,8 +152,8 @@ else:
 
 # --- auth -----------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -157,7 +164,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/"
+# Lockout (等保 level 3 practice): failures per account and per address within the window.
+WANGGE_LOCKOUT_ATTEMPTS = int(os.environ.get("WANGGE_LOCKOUT_ATTEMPTS", "5"))
+WANGGE_LOCKOUT_IP_ATTEMPTS = int(os.environ.get("WANGGE_LOCKOUT_IP_ATTEMPTS", "5"))
+WANGGE_LOCKOUT_MINUTES = int(os.environ.get("WANGGE_LOCKOUT_MINUTES", "30"))
+WANGGE_LOGIN_RATE_PER_MINUTE = int(os.environ.get("WANGGE_LOGIN_RATE_PER_MINUTE", "30"))
+# Sessions: signed out after this long without a request, and after the absolute lifetime.
+WANGGE_SESSION_IDLE_SECONDS = int(os.environ.get("WANGGE_SESSION_IDLE_SECONDS", "1800"))
+SESSION_COOKIE_AGE = int(os.environ.get("WANGGE_SESSION_MAX_AGE_SECONDS", str(12 * 3600)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- audit ------------------------------------------------------------------------------------
+WANGGE_AUDIT_RETENTION_DAYS = int(os.environ.get("WANGGE_AUDIT_RETENTION_DAYS", "365"))
+if WANGGE_AUDIT_RETENTION_DAYS < 183:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "WANGGE_AUDIT_RETENTION_DAYS must be at least 183 (等保 level 3: six months of audit "
+        f"records); it is {WANGGE_AUDIT_RETENTION_DAYS}."
+    )
 
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = os.environ.get("WANGGE_LANGUAGE", "zh-hans")
@@ -175,6 +202,41 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "uploads"
 
 # --- security headers -----------------------------------------------------------------------
+from django.utils.csp import CSP  # noqa: E402
+
+
+def _tile_sources() -> list[str]:
+    """The intranet tile server named by WANGGE_TILE_URL may serve images to the map."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("WANGGE_TILE_URL", "")
+    if not url:
+        return []
+    parts = urlsplit(url)
+    host = parts.netloc.replace("{s}", "*")
+    return [f"{parts.scheme}://{host}"] if parts.scheme and host else []
+
+
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],  # Leaflet and Swagger UI set inline styles
+    "img-src": [CSP.SELF, "data:", *_tile_sources()],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+# Behind HTTPS (production): secure cookies, HSTS, redirect plain HTTP.
+_https = _env_bool("WANGGE_HTTPS")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https
+SECURE_SSL_REDIRECT = _https
+SECURE_HSTS_SECONDS = 31_536_000 if _https else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_HSTS_PRELOAD = _https
+if _env_bool("WANGGE_BEHIND_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

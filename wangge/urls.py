@@ -1,13 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
+from wangge.accounts.admin import secure_admin_site
+from wangge.accounts.views import home
 from wangge.core.api import api, register_routers
 
 register_routers()
+secure_admin_site()
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="regions:browse", permanent=False)),
+    path("", home, name="home"),
+    path("accounts/", include("wangge.accounts.urls")),
+    path("audit/", include("wangge.accounts.audit_urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

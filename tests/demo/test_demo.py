@@ -57,11 +57,39 @@ def test_demo_command_without_serving(city, tmp_path, settings, capsys):
     settings.DATA_DIR = tmp_path
     call_command("demo", "--no-serve")
     out = capsys.readouterr().out
-    assert "already built, skipped" in out and "admin" in out
-    text = (tmp_path / "demo-accounts.txt").read_text()
-    password = text.split("\t")[1]
-    from django.contrib.auth import authenticate
+    assert "step places: already built, skipped" in out
+    assert "step accounts: already built, skipped" in out
 
-    assert authenticate(username="admin", password=password) is not None
-    call_command("demo", "--no-serve")  # the second run keeps the same password
-    assert (tmp_path / "demo-accounts.txt").read_text() == text
+
+def test_every_demo_account_signs_in_and_sees_its_part(city, tmp_path):
+    import stat
+
+    from django.test import Client
+
+    from wangge.accounts.demo import ACCOUNTS_FILE, accounts
+    from wangge.core import audit
+
+    ctx = DemoContext(seed=1, verbose=False, data_dir=tmp_path)
+    assert accounts(ctx) == {"accounts": 13}
+    path = tmp_path / ACCOUNTS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+    assert len({r[1] for r in rows}) == 13  # a different random password each
+    import pyotp
+
+    for username, password, _role, place, totp in rows:
+        c = Client()
+        r = c.post("/accounts/login/", {"username": username, "password": password})
+        assert r.status_code == 302, username
+        if totp:
+            secret = totp.split()[-1]
+            r = c.post("/accounts/2fa/", {"code": pyotp.TOTP(secret).now()})
+            assert r.status_code == 302, username
+        r = c.get("/", follow=True)
+        assert r.status_code == 200
+        if place.isdigit():
+            assert r.redirect_chain[-1][0] == f"/regions/{place}/"
+            # the place next door is not found
+            if len(place) > 4:
+                assert c.get("/regions/510105/").status_code == 404
+    assert audit.verify().ok

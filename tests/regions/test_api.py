@@ -5,30 +5,30 @@ from wangge.regions.models import Grid
 pytestmark = pytest.mark.django_db
 
 
-def test_region_by_code(city, client):
-    r = client.get("/api/regions/510104")
+def test_region_by_code(commander):
+    r = commander.get("/api/regions/510104")
     assert r.status_code == 200
     body = r.json()
     assert body["name"] == "锦江区" and body["level"] == "district" and body["parent"] == "5101"
     assert len(body["bbox"]) == 4
 
 
-def test_grid_by_code_with_spaces_in_it(city, client):
+def test_grid_by_code_with_spaces_in_it(commander):
     g = Grid.objects.filter(kind="micro").first()
-    r = client.get(f"/api/regions/{g.display_code}")
+    r = commander.get(f"/api/regions/{g.display_code}")
     assert r.status_code == 200
     assert r.json()["kind"] == "micro" and r.json()["code"] == g.code
 
 
-def test_children_and_geojson(city, client):
-    r = client.get("/api/regions/510104/children")
+def test_children_and_geojson(commander):
+    r = commander.get("/api/regions/510104/children")
     assert r.status_code == 200 and len(r.json()) == 11
     assert all(c["children"] > 0 for c in r.json())
-    fc = client.get("/api/regions/510104/children.geojson").json()
+    fc = commander.get("/api/regions/510104/children.geojson").json()
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 11
     assert fc["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
     street = r.json()[0]["code"]
-    grids = client.get(f"/api/regions/{street}/grids.geojson?kind=exclusive").json()
+    grids = commander.get(f"/api/regions/{street}/grids.geojson?kind=exclusive").json()
     assert grids["features"] and all(
         f["properties"]["kind"] == "exclusive" for f in grids["features"]
     )
@@ -43,15 +43,15 @@ def test_children_and_geojson(city, client):
         "/api/regions/510104999/children.geojson",
     ],
 )
-def test_unknown_code_is_404(city, client, path):
-    r = client.get(path)
+def test_unknown_code_is_404(commander, path):
+    r = commander.get(path)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
 
 
-def test_locate(city, client):
+def test_locate(commander):
     g = Grid.objects.filter(kind="micro").first()
-    r = client.get("/api/locate", {"lon": g.centroid_lon, "lat": g.centroid_lat})
+    r = commander.get("/api/locate", {"lon": g.centroid_lon, "lat": g.centroid_lat})
     assert r.status_code == 200
     body = r.json()
     assert body["grid"]["code"] in {g.code} | set(
@@ -60,11 +60,11 @@ def test_locate(city, client):
     assert [p["level"] for p in body["chain"]][-1] == "city"
 
 
-def test_locate_outside_grids_names_the_nearest_district(city, client):
-    body = client.get("/api/locate", {"lon": 102.9, "lat": 30.2}).json()
+def test_locate_outside_grids_names_the_nearest_district(commander):
+    body = commander.get("/api/locate", {"lon": 102.9, "lat": 30.2}).json()
     assert body["grid"] is None and body["place"] is None
     assert body["nearest_district"]["code"] == "510183"
-    body = client.get("/api/locate", {"lon": 103.6, "lat": 30.9}).json()
+    body = commander.get("/api/locate", {"lon": 103.6, "lat": 30.9}).json()
     assert body["grid"] is None and body["place"]["code"] == "510181"
 
 
@@ -78,27 +78,27 @@ def test_locate_outside_grids_names_the_nearest_district(city, client):
         ({"lat": "30.6"}, "lon"),
     ],
 )
-def test_bad_coordinates_are_422_with_a_message(city, client, params, word):
-    r = client.get("/api/locate", params, HTTP_ACCEPT_LANGUAGE="en")
+def test_bad_coordinates_are_422_with_a_message(commander, params, word):
+    r = commander.get("/api/locate", params, HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 422
     assert word in r.json()["error"]["message"]
 
 
-def test_openapi_schema(client, db):
-    r = client.get("/api/openapi.json")
+def test_openapi_schema(commander):
+    r = commander.get("/api/openapi.json")
     assert r.status_code == 200
     paths = r.json()["paths"]
     assert "/api/locate" in paths and "/api/regions/{code}/children" in paths
 
 
-def test_outline_of_a_place(city, client):
-    f = client.get("/api/regions/510104/outline.geojson").json()
+def test_outline_of_a_place(commander):
+    f = commander.get("/api/regions/510104/outline.geojson").json()
     assert f["type"] == "Feature" and f["properties"]["code"] == "510104"
     assert f["geometry"]["type"] in ("Polygon", "MultiPolygon")
-    assert client.get("/api/regions/510199/outline.geojson").status_code == 404
+    assert commander.get("/api/regions/510199/outline.geojson").status_code == 404
 
 
-def test_api_docs_load_nothing_from_outside(client, db):
-    html = client.get("/api/docs").content.decode()
+def test_api_docs_load_nothing_from_outside(commander):
+    html = commander.get("/api/docs").content.decode()
     assert "swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "https://" not in html

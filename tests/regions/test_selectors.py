@@ -2,6 +2,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import NotFound
 from wangge.regions import selectors
 from wangge.regions.models import Grid, Region
@@ -41,8 +42,8 @@ def _all_codes():
 @given(data=st.data())
 def test_prefix_subtree_equals_tree_walk(city, data):
     code = data.draw(st.sampled_from(_all_codes()))
-    place = selectors.place_get(code=code)
-    sub = selectors.place_subtree(code=code)
+    place = selectors.place_get(actor=SYSTEM, code=code)
+    sub = selectors.place_subtree(actor=SYSTEM, code=code)
     by_prefix = set(sub.regions.values_list("code", flat=True)) | set(
         sub.grids.values_list("code", flat=True)
     )
@@ -50,44 +51,44 @@ def test_prefix_subtree_equals_tree_walk(city, data):
 
 
 def test_subtree_is_one_query_per_table(city, django_assert_num_queries):
-    sub = selectors.place_subtree(code="510104")
+    sub = selectors.place_subtree(actor=SYSTEM, code="510104")
     with django_assert_num_queries(1):
         assert len(list(sub.grids.values_list("code", flat=True))) > 5000
 
 
 def test_subtree_of_neighbouring_code_is_separate(city):
     # 510105 (青羊区) has no street rows at district scale; 锦江区's grids must not leak in
-    assert not selectors.place_subtree(code="510105").grids.exists()
-    assert selectors.place_subtree(code="510104").grids.exists()
+    assert not selectors.place_subtree(actor=SYSTEM, code="510105").grids.exists()
+    assert selectors.place_subtree(actor=SYSTEM, code="510104").grids.exists()
 
 
 def test_children_of_each_level(city):
-    city_node = selectors.place_get(code="5101")
-    districts = selectors.place_children(place=city_node)
+    city_node = selectors.place_get(actor=SYSTEM, code="5101")
+    districts = selectors.place_children(actor=SYSTEM, place=city_node)
     assert len(districts) == 20 and all(d.level == "district" for d in districts)
-    jinjiang = selectors.place_get(code="510104")
-    streets = selectors.place_children(place=jinjiang)
+    jinjiang = selectors.place_get(actor=SYSTEM, code="510104")
+    streets = selectors.place_children(actor=SYSTEM, place=jinjiang)
     assert len(streets) == 11
     community = Region.objects.filter(level="community").first()
-    grids = selectors.place_children(place=community)
+    grids = selectors.place_children(actor=SYSTEM, place=community)
     assert grids and {g.kind for g in grids} <= {"general", "exclusive"}
     general = next(g for g in grids if g.kind == "general")
-    micros = selectors.place_children(place=general)
+    micros = selectors.place_children(actor=SYSTEM, place=general)
     assert micros and all(m.kind == "micro" and m.code.startswith(general.code) for m in micros)
     assert general.n_children == len(micros)
 
 
 def test_ancestors_and_unknown_codes(city):
     micro = Grid.objects.filter(kind="micro").first()
-    chain = selectors.place_ancestors(place=micro)
+    chain = selectors.place_ancestors(actor=SYSTEM, place=micro)
     assert [p.level for p in chain] == ["city", "district", "street", "community", "grid"]
     for bad in ["510199", "abc", "", "5101040170019999"]:
         with pytest.raises(NotFound):
-            selectors.place_get(code=bad)
+            selectors.place_get(actor=SYSTEM, code=bad)
 
 
 def test_grid_counts(city):
-    counts = selectors.grid_counts(code="510104")
+    counts = selectors.grid_counts(actor=SYSTEM, code="510104")
     assert counts["general"] == Grid.objects.filter(kind="general").count() > 500
     assert counts["micro"] > counts["general"] * 5
     assert counts["exclusive"] > 100
@@ -95,5 +96,5 @@ def test_grid_counts(city):
 
 def test_child_counts_are_direct_children_only(city):
     street = Region.objects.filter(level="street").first()
-    for c in selectors.place_children(place=street):
+    for c in selectors.place_children(actor=SYSTEM, place=street):
         assert c.n_children == Grid.objects.filter(community=c, parent__isnull=True).count()

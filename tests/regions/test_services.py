@@ -5,6 +5,7 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 
+from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import ValidationError
 from wangge.regions import selectors
 from wangge.regions.geometry import from_geojson_text
@@ -67,22 +68,22 @@ def test_import_creates_then_is_idempotent(city):
     community = _community()
     fc = _fc(_good_exclusive(community))
     before = _count()
-    report = grids_import(data=fc)
+    report = grids_import(actor=SYSTEM, data=fc)
     assert (report.created, report.updated, report.unchanged) == (1, 0, 0)
     after = _count()
     assert after[0] == before[0] + 1 and after[1] == before[1] + 1
-    again = grids_import(data=copy.deepcopy(fc))
+    again = grids_import(actor=SYSTEM, data=copy.deepcopy(fc))
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
     assert _count() == after  # nothing written, version unchanged
 
 
 def test_export_then_import_changes_nothing(city):
     community = _community()
-    fc = selectors.grids_geojson(code=community.code)
+    fc = selectors.grids_geojson(actor=SYSTEM, code=community.code)
     assert len(fc["features"]) > 5
     fc = json.loads(json.dumps(fc))
     before = _count()
-    report = grids_import(data=fc)
+    report = grids_import(actor=SYSTEM, data=fc)
     assert report.created == report.updated == 0
     assert report.unchanged == len(fc["features"])
     assert _count() == before
@@ -90,10 +91,12 @@ def test_export_then_import_changes_nothing(city):
 
 def test_import_updates_a_changed_name(city):
     community = _community()
-    fc = json.loads(json.dumps(selectors.grids_geojson(code=community.code, kinds=["general"])))
+    fc = json.loads(
+        json.dumps(selectors.grids_geojson(actor=SYSTEM, code=community.code, kinds=["general"]))
+    )
     fc["features"] = fc["features"][:1]
     fc["features"][0]["properties"]["name"] = "改名网格"
-    report = grids_import(data=fc)
+    report = grids_import(actor=SYSTEM, data=fc)
     assert report.updated == 1
     assert Grid.objects.get(code=fc["features"][0]["properties"]["code"]).name == "改名网格"
 
@@ -172,7 +175,7 @@ def test_import_rejects_each_bad_feature_and_writes_nothing(city, case):
     good = _good_exclusive(community)
     before = _count()
     with pytest.raises(ValidationError) as exc:
-        grids_import(data=_fc(good, bad))
+        grids_import(actor=SYSTEM, data=_fc(good, bad))
     errors = exc.value.details
     assert [e["index"] for e in errors] == [1], errors
     assert reason in errors[0]["reason"], errors
@@ -184,7 +187,7 @@ def test_import_rejects_duplicate_codes(city):
     community = _community()
     good = _good_exclusive(community)
     with pytest.raises(ValidationError) as exc:
-        grids_import(data=_fc(good, copy.deepcopy(good)))
+        grids_import(actor=SYSTEM, data=_fc(good, copy.deepcopy(good)))
     assert exc.value.details[0]["index"] == 1
     assert "duplicate code" in exc.value.details[0]["reason"]
 
@@ -195,14 +198,14 @@ def test_import_rejects_overlap_within_the_file(city):
     b = copy.deepcopy(a)
     b["properties"]["code"] = f"{community.code}989"
     with pytest.raises(ValidationError) as exc:
-        grids_import(data=_fc(a, b))
+        grids_import(actor=SYSTEM, data=_fc(a, b))
     assert "overlaps its sibling" in exc.value.details[0]["reason"]
 
 
 @pytest.mark.parametrize("data", [[], {"type": "Feature"}, {"type": "FeatureCollection"}])
 def test_import_rejects_what_is_not_a_feature_collection(city, data):
     with pytest.raises(ValidationError):
-        grids_import(data=data)
+        grids_import(actor=SYSTEM, data=data)
 
 
 def test_import_general_grid_and_its_micro_grids_in_one_file(city):
@@ -212,10 +215,11 @@ def test_import_general_grid_and_its_micro_grids_in_one_file(city):
     # a street and community of 青羊区, which has none at district scale
     area = shapely.box(104.02, 30.66, 104.03, 30.67)
     places_bulk_create(
+        actor=SYSTEM,
         specs=[
             PlaceSpec("510105001", "测试街道", "street", "510105", area),
             PlaceSpec("510105001001", "测试社区", "community", "510105001", area),
-        ]
+        ],
     )
     left, right = (
         shapely.box(104.02, 30.66, 104.025, 30.67),
@@ -226,7 +230,7 @@ def test_import_general_grid_and_its_micro_grids_in_one_file(city):
         _feature("510105001001001", "测试社区第1网格", area),
         _feature("510105001001001002", "测试社区第1网格第2微网格", right, kind="micro"),
     )
-    assert grids_import(data=fc).created == 3
+    assert grids_import(actor=SYSTEM, data=fc).created == 3
     general = Grid.objects.get(code="510105001001001")
     assert sorted(general.children.values_list("code", flat=True)) == [
         "510105001001001001",
@@ -234,5 +238,7 @@ def test_import_general_grid_and_its_micro_grids_in_one_file(city):
     ]
     # a third micro-grid over the first one overlaps it
     with pytest.raises(ValidationError) as exc:
-        grids_import(data=_fc(_feature("510105001001001003", "叠", left, kind="micro")))
+        grids_import(
+            actor=SYSTEM, data=_fc(_feature("510105001001001003", "叠", left, kind="micro"))
+        )
     assert "overlaps its sibling 510105001001001001" in exc.value.details[0]["reason"]

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from wangge.accounts.auth import AUTH
 from wangge.core.errors import ApplicationError
+
+logger = logging.getLogger("wangge.api")
 
 api = NinjaAPI(
     title="wangge API",
     version="1",
     description="Grid-based community governance platform (网格化社会治理平台).",
     urls_namespace="api",
+    auth=AUTH,
 )
 
 
@@ -40,6 +47,25 @@ def _validation_error(request, exc: NinjaValidationError):
     return api.create_response(request, body, status=422)
 
 
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    body = ApplicationError(
+        _("Sign in, or send an API token (Authorization: Bearer …)."), code="unauthenticated"
+    ).as_dict()
+    return api.create_response(request, body, status=401)
+
+
+@api.exception_handler(Exception)
+def _server_error(request, exc):
+    if isinstance(exc, Http404):
+        return _not_found(request, exc)
+    logger.exception("API error on %s", request.path)
+    body = ApplicationError(
+        _("Something went wrong on our side; it has been logged."), code="server_error"
+    ).as_dict()
+    return api.create_response(request, body, status=500)
+
+
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     body = ApplicationError(_("Not found."), code="not_found").as_dict()
@@ -54,3 +80,6 @@ def register_routers() -> None:
     from wangge.regions.api import locate_router
 
     api.add_router("/locate", locate_router)
+    from wangge.accounts.api import router as accounts_router
+
+    api.add_router("/tokens", accounts_router)

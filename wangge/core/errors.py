@@ -51,3 +51,11 @@ class NotFound(ApplicationError):
 
     status = 404
     code = "not_found"
+
+
+class PermissionDenied(ApplicationError):
+    """The post's role may not do this action (answers 403). For *reading* an object outside the
+    scope use ``NotFound`` instead, so existence does not leak."""
+
+    status = 403
+    code = "permission_denied"

@@ -21,6 +21,7 @@ import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -37,6 +38,8 @@ class DemoContext:
     seed: int = 20260101
     out: TextIO = field(default_factory=lambda: sys.stdout)
     verbose: bool = True
+    data_dir: Path | None = None  # where steps may leave files (demo-accounts.txt)
+    accounts: list[str] = field(default_factory=list)
 
     def rng(self, *keys: object) -> np.random.Generator:
         """A random stream that depends only on the seed and ``keys``."""

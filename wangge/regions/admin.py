@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from wangge.accounts.admin import PermissionAdminMixin
+from wangge.accounts.enums import Perm
 from wangge.regions.models import Grid, Region, Zone
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(PermissionAdminMixin, admin.ModelAdmin):
+    perm = Perm.PLACES_IMPORT
     list_display = ("code", "name", "level", "area_km2", "households", "residents")
     list_filter = ("level",)
     search_fields = ("code", "name")
@@ -25,7 +28,8 @@ class RegionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Grid)
-class GridAdmin(admin.ModelAdmin):
+class GridAdmin(PermissionAdminMixin, admin.ModelAdmin):
+    perm = Perm.PLACES_IMPORT
     list_display = ("code", "name", "kind", "subtype", "area_km2", "households")
     list_filter = ("kind", "subtype")
     search_fields = ("code", "name")
@@ -35,6 +39,7 @@ class GridAdmin(admin.ModelAdmin):
 
 
 @admin.register(Zone)
-class ZoneAdmin(admin.ModelAdmin):
+class ZoneAdmin(PermissionAdminMixin, admin.ModelAdmin):
+    perm = Perm.PLACES_IMPORT
     list_display = ("code", "name")
     filter_horizontal = ("streets",)

@@ -7,7 +7,7 @@ from typing import Any
 from ninja import Router, Schema
 
 from wangge.regions import codes as C
-from wangge.regions import selectors
+from wangge.regions import selectors, services
 from wangge.regions.models import Grid, Place
 
 router = Router(tags=["regions"])
@@ -70,9 +70,32 @@ def _out(p: Place | None) -> dict[str, Any] | None:
     }
 
 
+class FeatureCollectionIn(Schema):
+    """A GeoJSON FeatureCollection; each feature is checked by the import itself."""
+
+    model_config = {"extra": "allow"}
+    type: str
+    features: list[dict[str, Any]]
+
+
+class ImportOut(Schema):
+    created: int
+    updated: int
+    unchanged: int
+
+
+@router.post(
+    "/import",
+    response={200: ImportOut, 403: ErrorOut, 422: ErrorOut},
+    summary="Import grids from a GeoJSON FeatureCollection (all or nothing; idempotent)",
+)
+def grids_import(request, body: FeatureCollectionIn):
+    return services.grids_import(actor=request.post, data=body.model_dump()).as_dict()
+
+
 @router.get("/{code}", response={200: PlaceOut, 404: ErrorOut}, summary="A place by code")
 def region_detail(request, code: str):
-    return _out(selectors.place_get(code=code))
+    return _out(selectors.place_get(actor=request.post, code=code))
 
 
 @router.get(
@@ -81,15 +104,17 @@ def region_detail(request, code: str):
     summary="A place's own polygon (GeoJSON Feature)",
 )
 def region_geojson(request, code: str):
-    return selectors.place_feature(place=selectors.place_get(code=code))
+    return selectors.place_feature(
+        actor=request.post, place=selectors.place_get(actor=request.post, code=code)
+    )
 
 
 @router.get(
     "/{code}/children", response={200: list[PlaceOut], 404: ErrorOut}, summary="Its children"
 )
 def region_children(request, code: str):
-    place = selectors.place_get(code=code)
-    return [_out(c) for c in selectors.place_children(place=place)]
+    place = selectors.place_get(actor=request.post, code=code)
+    return [_out(c) for c in selectors.place_children(actor=request.post, place=place)]
 
 
 @router.get(
@@ -98,8 +123,8 @@ def region_children(request, code: str):
     summary="Its children's polygons (GeoJSON FeatureCollection)",
 )
 def region_children_geojson(request, code: str):
-    place = selectors.place_get(code=code)
-    return selectors.children_geojson(place=place)
+    place = selectors.place_get(actor=request.post, code=code)
+    return selectors.children_geojson(actor=request.post, place=place)
 
 
 @router.get(
@@ -108,18 +133,18 @@ def region_children_geojson(request, code: str):
     summary="Every grid of the subtree (GeoJSON FeatureCollection, the import format)",
 )
 def region_grids_geojson(request, code: str, kind: str | None = None):
-    selectors.place_get(code=code)
+    selectors.place_get(actor=request.post, code=code)
     kinds = [k for k in (kind or "").split(",") if k] or None
-    return selectors.grids_geojson(code=code, kinds=kinds)
+    return selectors.grids_geojson(actor=request.post, code=code, kinds=kinds)
 
 
 @locate_router.get(
     "",
-    response={200: LocateOut, 422: ErrorOut},
+    response={200: LocateOut, 404: ErrorOut, 422: ErrorOut},
     summary="The most specific grid containing a WGS-84 point",
 )
 def locate(request, lon: float, lat: float):
-    found = selectors.point_locate(lon=lon, lat=lat)
+    found = selectors.point_locate(actor=request.post, lon=lon, lat=lat)
     return {
         "lon": lon,
         "lat": lat,

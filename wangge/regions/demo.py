@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from wangge.accounts.scope import SYSTEM
 from wangge.demo.registry import DemoContext, demo_step
 from wangge.regions import synth
 from wangge.regions.enums import Level
@@ -19,7 +20,7 @@ from wangge.regions.services import places_bulk_create, zones_save
 )
 def places(ctx: DemoContext) -> dict:
     with transaction.atomic():
-        places_bulk_create(specs=synth.city_specs() + synth.district_specs())
+        places_bulk_create(actor=SYSTEM, specs=synth.city_specs() + synth.district_specs())
     todo = synth.detailed_districts(ctx.scale)
     codes = {d.code for d in todo}
     progress = ctx.progress(
@@ -42,10 +43,10 @@ def places(ctx: DemoContext) -> dict:
             )
             continue
         with transaction.atomic():
-            places_bulk_create(specs=counted(synth.district_tree(district, ctx.rng)))
+            places_bulk_create(actor=SYSTEM, specs=counted(synth.district_tree(district, ctx.rng)))
     progress.finish()
     with transaction.atomic():
-        zones_save(zones=synth.zones())
+        zones_save(actor=SYSTEM, zones=synth.zones())
     kinds = {k: Grid.objects.filter(kind=k).count() for k in ("general", "micro", "exclusive")}
     return {
         "districts": Region.objects.filter(level="district").count(),

@@ -1,8 +1,8 @@
-"""Reads of the place tree.
+"""Reads of the place tree, each through the acting post's scope.
 
-Polygons and place names are master data that every post may read; issue B's scope module
-narrows *who sees which subtree* of the data that hangs on places, and these selectors are
-where it will plug in (``actor=``).
+A post reads the subtree under its own node (``accounts.scope``); a place outside answers
+``NotFound``. The names of the places above the post's node are shown (breadcrumbs), nothing
+else of them. Commands and internal callers act as ``SYSTEM``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from wangge.accounts.scope import scope_for
 from wangge.core.errors import NotFound
 from wangge.regions import codes as C
 from wangge.regions.enums import GridKind, Level
@@ -21,11 +22,12 @@ from wangge.regions.locator import get_locator, parse_point
 from wangge.regions.models import Grid, Place, Region
 
 
-def place_get(*, actor=None, code: str) -> Place:
-    """A region or grid by code; ``NotFound`` when there is none."""
+def place_get(*, actor, code: str) -> Place:
+    """A region or grid by code; ``NotFound`` when there is none or it is out of scope."""
     code = C.normalize(code)
     if not code.isdigit() or len(code) not in C.LENGTH_LEVELS:
         raise NotFound(_("No place has the code %(code)s.") % {"code": code})
+    scope_for(actor).check(code)
     model = Grid if len(code) >= 15 else Region
     place = model.objects.filter(code=code).first()
     if place is None:
@@ -33,9 +35,10 @@ def place_get(*, actor=None, code: str) -> Place:
     return place
 
 
-def place_children(*, actor=None, place: Place) -> list[Place]:
+def place_children(*, actor, place: Place) -> list[Place]:
     """The direct children of a node: regions, or grids (general and exclusive) of a community,
     or micro-grids of a general grid. Each child carries ``n_children``."""
+    scope_for(actor).check(place.code)
     if isinstance(place, Region):
         if place.level == Level.COMMUNITY:
             qs: QuerySet = Grid.objects.filter(community=place, parent__isnull=True).annotate(
@@ -51,12 +54,17 @@ def place_children(*, actor=None, place: Place) -> list[Place]:
     return list(qs.defer("geometry").order_by("code"))
 
 
-def place_ancestors(*, actor=None, place: Place) -> list[Place]:
-    """From the city down to the node's parent."""
+def place_ancestors(*, actor, place: Place) -> list[Place]:
+    """From the city down to the node's parent (each with ``in_scope`` for linking)."""
+    scope = scope_for(actor)
+    scope.check(place.code)
     codes = C.ancestor_codes(place.code)
     regions = {r.code: r for r in Region.objects.filter(code__in=codes).defer("geometry")}
     grids = {g.code: g for g in Grid.objects.filter(code__in=codes).defer("geometry")}
-    return [regions.get(c) or grids[c] for c in codes if c in regions or c in grids]
+    chain = [regions.get(c) or grids[c] for c in codes if c in regions or c in grids]
+    for p in chain:
+        p.in_scope = scope.covers(p.code)
+    return chain
 
 
 @dataclass(frozen=True)
@@ -65,9 +73,10 @@ class Subtree:
     grids: QuerySet
 
 
-def place_subtree(*, actor=None, code: str, include_self: bool = False) -> Subtree:
+def place_subtree(*, actor, code: str, include_self: bool = False) -> Subtree:
     """Every descendant of a node: one indexed range query per table (no tree walk)."""
     code = C.normalize(code)
+    scope_for(actor).check(code)
     regions = Region.objects.filter(**C.prefix_filter(code))
     grids = Grid.objects.filter(**C.prefix_filter(code))
     if not include_self:
@@ -100,19 +109,20 @@ def _feature(p: Place, geometry: str) -> dict[str, Any]:
     }
 
 
-def place_feature(*, actor=None, place: Place) -> dict[str, Any]:
+def place_feature(*, actor, place: Place) -> dict[str, Any]:
     """One place as a GeoJSON Feature."""
+    scope_for(actor).check(place.code)
     return _feature(place, place.geometry)
 
 
-def feature_collection(places: list[Place]) -> dict[str, Any]:
+def _feature_collection(places: list[Place]) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",
         "features": [_feature(p, p.geometry) for p in places],
     }
 
 
-def children_geojson(*, actor=None, place: Place) -> dict[str, Any]:
+def children_geojson(*, actor, place: Place) -> dict[str, Any]:
     """The node's children as a FeatureCollection (for the drill-down map)."""
     children = place_children(actor=actor, place=place)
     geoms = (
@@ -130,15 +140,15 @@ def children_geojson(*, actor=None, place: Place) -> dict[str, Any]:
     }
 
 
-def grids_geojson(*, actor=None, code: str, kinds: list[str] | None = None) -> dict[str, Any]:
+def grids_geojson(*, actor, code: str, kinds: list[str] | None = None) -> dict[str, Any]:
     """Every grid under a node (the export format that ``import-grids`` reads back)."""
     qs = place_subtree(actor=actor, code=code, include_self=True).grids.order_by("code")
     if kinds:
         qs = qs.filter(kind__in=kinds)
-    return feature_collection(list(qs))
+    return _feature_collection(list(qs))
 
 
-def place_chain(*, actor=None, code: str) -> list[Place]:
+def place_chain(*, actor, code: str) -> list[Place]:
     """The node and its ancestors, deepest first (for ``wangge locate``)."""
     place = place_get(actor=actor, code=code)
     return [place, *reversed(place_ancestors(actor=actor, place=place))]
@@ -153,8 +163,11 @@ class Located:
     distance_km: float | None
 
 
-def point_locate(*, actor=None, lon: float, lat: float) -> Located:
-    """The most specific place containing a point, its chain, and the nearest district."""
+def point_locate(*, actor, lon: float, lat: float) -> Located:
+    """The most specific place containing a point, its chain, and the nearest district.
+
+    A point whose place lies outside the actor's scope is "not found"."""
+    scope = scope_for(actor)
     lon, lat = parse_point(lon, lat)
     loc = get_locator()
     hit = loc.locate(lon, lat)
@@ -164,6 +177,8 @@ def point_locate(*, actor=None, lon: float, lat: float) -> Located:
         region_hit = loc.locate_region(lon, lat)
         if region_hit:
             place = Region.objects.defer("geometry").filter(code=region_hit.code).first()
+    if place is not None and not scope.covers(place.code):
+        raise NotFound(_("No place in your area contains this point."))
     chain = [place, *reversed(place_ancestors(actor=actor, place=place))] if place else []
     nearest, dist = None, None
     if grid is None:
@@ -174,7 +189,7 @@ def point_locate(*, actor=None, lon: float, lat: float) -> Located:
     return Located(grid, place, chain, nearest, dist)
 
 
-def grid_counts(*, actor=None, code: str) -> dict[str, int]:
+def grid_counts(*, actor, code: str) -> dict[str, int]:
     """Number of grids of each kind under a node."""
     qs = place_subtree(actor=actor, code=code, include_self=True).grids
     counts = dict(qs.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))

@@ -13,6 +13,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from wangge.accounts.enums import Perm
+from wangge.accounts.rules import require
+from wangge.core import audit
 from wangge.core.errors import ValidationError
 from wangge.regions import codes as C
 from wangge.regions import locator
@@ -38,12 +41,13 @@ def geometry_version_bump() -> None:
 
 
 # --- bulk load (the demo generator) --------------------------------------------------------
-def places_bulk_create(*, actor=None, specs: Iterable[PlaceSpec]) -> dict[str, int]:
+def places_bulk_create(*, actor, specs: Iterable[PlaceSpec]) -> dict[str, int]:
     """Insert regions and grids given parent-first; rows whose code exists are skipped.
 
     Parents must come before their children (in ``specs`` or already in the database).
     Runs in the caller's transaction; bumps the geometry version.
     """
+    require(actor, Perm.PLACES_IMPORT)
     specs = list(specs)
     region_ids: dict[str, int] = {}
     grid_ids: dict[str, int] = {}
@@ -111,8 +115,9 @@ def places_bulk_create(*, actor=None, specs: Iterable[PlaceSpec]) -> dict[str, i
     return counts
 
 
-def zones_save(*, actor=None, zones: Sequence[tuple[str, str, Sequence[str]]]) -> int:
+def zones_save(*, actor, zones: Sequence[tuple[str, str, Sequence[str]]]) -> int:
     """Create or update functional zones and the streets each takes over."""
+    require(actor, Perm.PLACES_IMPORT)
     n = 0
     for code, name, street_codes in zones:
         zone, _created = Zone.objects.update_or_create(code=code, defaults={"name": name})
@@ -404,8 +409,9 @@ def _check_tree(feats: list[_Feature], errors: list[dict[str, Any]]) -> None:
 
 
 @transaction.atomic
-def grids_import(*, actor=None, data: Any) -> ImportReport:
+def grids_import(*, actor, data: Any) -> ImportReport:
     """Validate every feature first; write nothing if any is invalid. Idempotent."""
+    require(actor, Perm.PLACES_IMPORT)
     feats, errors = _parse_features(data)
     if feats:
         _check_tree(feats, errors)
@@ -450,4 +456,10 @@ def grids_import(*, actor=None, data: Any) -> ImportReport:
             report.updated += 1
     if report.created or report.updated:
         geometry_version_bump()
+    audit.record(
+        actor=actor,
+        action="places.import",
+        object_type="regions.grid",
+        details={**report.as_dict(), "features": len(feats)},
+    )
     return report

@@ -7,10 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.utils.translation import gettext as _
 
+from wangge.accounts.demo import ACCOUNTS_FILE
 from wangge.core.errors import ApplicationError
 from wangge.core.management.commands.serve import serve
 from wangge.demo.registry import SCALES, DemoContext
-from wangge.demo.services import demo_accounts_ensure, demo_build
+from wangge.demo.services import demo_build
 
 
 class Command(BaseCommand):
@@ -40,12 +41,12 @@ class Command(BaseCommand):
         if reset:
             self._reset()
         call_command("migrate", interactive=False, verbosity=0)
-        ctx = DemoContext(scale=scale, seed=seed, out=self.stdout)
+        ctx = DemoContext(scale=scale, seed=seed, out=self.stdout, data_dir=data_dir)
         try:
             demo_build(scale=scale, seed=seed, ctx=ctx)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
-        self._accounts()
+        self._accounts(ctx)
         if no_serve:
             self.stdout.write(_("built; not serving (--no-serve)"))
             return
@@ -63,15 +64,14 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("flush", interactive=False, verbosity=0)
         shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
-        pw = settings.DATA_DIR / "demo-accounts.txt"
-        pw.unlink(missing_ok=True)
+        (settings.DATA_DIR / ACCOUNTS_FILE).unlink(missing_ok=True)
         self.stdout.write(_("reset: the demo data was deleted"))
 
-    def _accounts(self) -> None:
-        accounts = demo_accounts_ensure(data_dir=settings.DATA_DIR)
-        self.stdout.write(
-            _("demo accounts (also in %(path)s):")
-            % {"path": settings.DATA_DIR / "demo-accounts.txt"}
-        )
-        for username, password, role in accounts:
-            self.stdout.write(f"  {username}  {password}  {role}")
+    def _accounts(self, ctx: DemoContext) -> None:
+        path = settings.DATA_DIR / ACCOUNTS_FILE
+        if ctx.accounts:
+            self.stdout.write(_("demo accounts (also in %(path)s):") % {"path": path})
+            for line in ctx.accounts:
+                self.stdout.write("  " + "  ".join(line.split("\t")))
+        elif path.exists():
+            self.stdout.write(_("demo accounts: see %(path)s") % {"path": path})

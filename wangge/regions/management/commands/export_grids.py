@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import ApplicationError
 from wangge.regions.selectors import grids_geojson, place_get
 
@@ -15,9 +16,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, code, kind, **options):
         try:
-            place_get(code=code)
+            place_get(actor=SYSTEM, code=code)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         kinds = [k for k in kind.split(",") if k] or None
-        fc = grids_geojson(code=code, kinds=kinds)
+        fc = grids_geojson(actor=SYSTEM, code=code, kinds=kinds)
         self.stdout.write(json.dumps(fc, ensure_ascii=False, separators=(",", ":")))

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import ApplicationError
 from wangge.regions.services import grids_import
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
                 _("%(file)s is not JSON: %(err)s") % {"file": file, "err": exc}
             ) from None
         try:
-            report = grids_import(data=data)
+            report = grids_import(actor=SYSTEM, data=data)
         except ApplicationError as exc:
             for e in exc.details or []:
                 self.stderr.write(

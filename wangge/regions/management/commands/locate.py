@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import ApplicationError
 from wangge.regions.models import Grid
 from wangge.regions.selectors import point_locate
@@ -15,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, lon, lat, **options):
         try:
-            found = point_locate(lon=lon, lat=lat)
+            found = point_locate(actor=SYSTEM, lon=lon, lat=lat)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         if found.place is None:

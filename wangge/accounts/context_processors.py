@@ -1,0 +1,11 @@
+from wangge.accounts.rules import rule
+
+
+def post(request):
+    """The active post, the user's other posts, and what the post may do (for the menu)."""
+    p = getattr(request, "post", None)
+    return {
+        "active_post": p,
+        "user_posts": getattr(request, "posts", []),
+        "post_perms": {perm.value for perm in rule(p.role).perms} if p else set(),
+    }

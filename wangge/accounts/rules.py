@@ -1,0 +1,87 @@
+"""Who may do what: the whole rule set of roles, in one table.
+
+Each role says where its post sits (the levels of the place tree, or a unit), what it may do
+(permissions) and whether it must use two-factor authentication. The *data scope* that follows
+from a post (which subtree it sees) is computed in ``scope.py`` from this table and the post's
+place; nothing else in the code decides either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+from wangge.accounts.enums import Perm, Role
+from wangge.core.errors import PermissionDenied
+from wangge.regions.enums import Level
+
+
+@dataclass(frozen=True)
+class RoleRule:
+    levels: tuple[str, ...]  # levels of the node the post sits on; () = no place
+    in_unit: bool  # the post is held in a handling unit
+    perms: frozenset[Perm]
+    whole_city: bool = False  # sees every place regardless of the post's node
+    two_factor: bool = False
+
+
+_FIELD = frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN, Perm.PEOPLE_VIEW, Perm.PEOPLE_UNMASK})
+_LEADER = frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN, Perm.PEOPLE_VIEW, Perm.PEOPLE_UNMASK})
+_HELPER = frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN, Perm.PEOPLE_VIEW})
+
+ROLE_RULES: dict[Role, RoleRule] = {
+    Role.CITY_COMMANDER: RoleRule((Level.CITY,), False, _LEADER),
+    Role.DISTRICT_DISPATCHER: RoleRule((Level.DISTRICT,), False, _LEADER),
+    Role.STREET_DISPATCHER: RoleRule((Level.STREET,), False, _LEADER),
+    Role.COMMUNITY_SECRETARY: RoleRule((Level.COMMUNITY,), False, _LEADER),
+    Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD),
+    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _FIELD),
+    Role.SUNK_CADRE: RoleRule((Level.GRID, Level.MICRO), False, _HELPER),
+    Role.VOLUNTEER: RoleRule((Level.GRID, Level.MICRO), False, frozenset({Perm.PLACES_VIEW})),
+    # A handler sees the places of the subtree its unit serves (or the post narrows).
+    Role.UNIT_HANDLER: RoleRule(
+        (Level.CITY, Level.DISTRICT, Level.STREET, Level.COMMUNITY),
+        True,
+        frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN}),
+    ),
+    # 三员分立: master data without personal data / posts and permissions / the audit trail.
+    Role.SYSTEM_ADMIN: RoleRule(
+        (),
+        False,
+        frozenset({Perm.PLACES_VIEW, Perm.PLACES_IMPORT, Perm.USERS_MANAGE}),
+        whole_city=True,
+        two_factor=True,
+    ),
+    Role.SECURITY_ADMIN: RoleRule(
+        (),
+        False,
+        frozenset({Perm.PLACES_VIEW, Perm.POSTS_MANAGE, Perm.ACCOUNTS_UNLOCK}),
+        whole_city=True,
+        two_factor=True,
+    ),
+    Role.AUDIT_ADMIN: RoleRule(
+        (), False, frozenset({Perm.AUDIT_VIEW, Perm.AUDIT_EXPORT}), two_factor=True
+    ),
+    Role.RESIDENT: RoleRule((), False, frozenset()),
+}
+
+
+def rule(role: str) -> RoleRule:
+    return ROLE_RULES[Role(role)]
+
+
+def has_perm(post, perm: Perm) -> bool:
+    """Whether the post's role grants ``perm``. No post (or an ended one), no permission; the
+    platform itself (``scope.SYSTEM``) may do anything."""
+    if post is None:
+        return False
+    if post.role == "system":
+        return True
+    return post.is_active and perm in rule(post.role).perms
+
+
+def require(post, perm: Perm) -> None:
+    """Refuse (403) unless the acting post's role grants ``perm``."""
+    if not has_perm(post, perm):
+        raise PermissionDenied(_("Your post may not do this."))

@@ -1,0 +1,113 @@
+"""The audit trail: append-only rows, each chained to the previous one by a SHA-256 hash.
+
+Rows are written only through ``wangge.core.audit.record()``. The model refuses updates and
+deletes, and so does the database (triggers, migration ``0002``); ``audit.verify()`` recomputes
+the chain to detect anything that got past both.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+GENESIS_HASH = "0" * 64
+
+
+class AppendOnlyError(Exception):
+    """Someone tried to change or remove an audit row."""
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """No bulk writes: every row goes through ``audit.record()`` and none ever changes."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("audit log is append-only: rows cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError("audit log is append-only: rows cannot be deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("audit log is append-only: rows cannot be updated")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        raise AppendOnlyError("audit rows are chained one by one: use audit.record()")
+
+    def update_or_create(self, *args, **kwargs):
+        raise AppendOnlyError("audit log is append-only: rows cannot be updated")
+
+
+class Outcome(models.TextChoices):
+    OK = "ok", _("ok")
+    DENIED = "denied", _("denied")
+    FAILED = "failed", _("failed")
+    ERROR = "error", _("error")
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object, when, from where, and how it ended.
+
+    ``user_id`` and ``post_id`` are plain numbers, not foreign keys, so rows outlive the users
+    and posts they name. ``details`` is a summary that has already been masked.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(_("time"), db_index=True)
+    user_id = models.BigIntegerField(_("user id"), null=True, blank=True)
+    username = models.CharField(_("user name"), max_length=150, blank=True)
+    post_id = models.BigIntegerField(_("post id"), null=True, blank=True)
+    role = models.CharField(_("role"), max_length=40, blank=True)
+    action = models.CharField(_("action"), max_length=80, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=80, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=20, choices=Outcome.choices, default=Outcome.OK
+    )
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64, unique=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        indexes = [
+            models.Index(fields=["action", "at"], name="core_audit_action_at"),
+            models.Index(fields=["user_id", "at"], name="core_audit_user_at"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.username or "system"
+        return f"#{self.pk} {self.at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("audit log is append-only: rows cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("audit log is append-only: rows cannot be deleted")
+
+
+class AuditHead(models.Model):
+    """The single row (pk=1) holding the hash of the last audit row and the number of rows.
+
+    Appends lock it (``SELECT … FOR UPDATE``), which serialises them, and ``audit.verify()``
+    compares the end of the chain with it, so rows removed from the end are noticed too.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("audit head")
+        verbose_name_plural = _("audit head")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="core_audithead_single_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit head: {self.count} rows, last {self.last_hash[:12]}…"
