@@ -161,6 +161,18 @@ def test_idle_session_is_signed_out(client_as):
     assert c.get("/regions/510104017001001/").status_code == 302
 
 
+def test_absolute_session_lifetime(client_as):
+    from wangge.accounts.middleware import SESSION_STARTED
+
+    c = client_as("grid")
+    assert c.get("/regions/510104017001001/").status_code == 200
+    s = c.session
+    s[SESSION_STARTED] = int(timezone.now().timestamp()) - 13 * 3600  # active all along
+    s.save()
+    r = c.get("/regions/510104017001001/")
+    assert r.status_code == 302 and "/accounts/login/" in r["Location"]
+
+
 def test_post_switcher(post_of):
     from wangge.accounts.scope import SYSTEM
     from wangge.accounts.services import post_grant

@@ -102,3 +102,13 @@ def test_api_docs_load_nothing_from_outside(commander):
     html = commander.get("/api/docs").content.decode()
     assert "swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "https://" not in html
+
+
+def test_grid_export_is_audited(commander):
+    from wangge.core.models import AuditEntry
+
+    before = AuditEntry.objects.filter(action="export.grids").count()
+    assert commander.get("/api/regions/510104017001/grids.geojson").status_code == 200
+    e = AuditEntry.objects.filter(action="export.grids").latest("id")
+    assert AuditEntry.objects.filter(action="export.grids").count() == before + 1
+    assert e.username == "commander" and e.object_id == "510104017001"

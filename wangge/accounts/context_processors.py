@@ -1,4 +1,7 @@
+from django.utils.functional import SimpleLazyObject
+
 from wangge.accounts.rules import rule
+from wangge.accounts.selectors import post_choices
 
 
 def post(request):
@@ -7,5 +10,6 @@ def post(request):
     return {
         "active_post": p,
         "user_posts": getattr(request, "posts", []),
+        "post_choices": SimpleLazyObject(lambda: post_choices(actor=request.user)),
         "post_perms": {perm.value for perm in rule(p.role).perms} if p else set(),
     }

@@ -19,6 +19,7 @@ from wangge.accounts import selectors
 SESSION_POST = "wangge_post_id"
 SESSION_2FA = "wangge_2fa_ok"
 SESSION_SEEN = "wangge_last_seen"
+SESSION_STARTED = "wangge_signed_in_at"
 
 
 def _open_path(path: str) -> bool:
@@ -45,7 +46,8 @@ class ActivePostMiddleware:
 
 
 class SessionIdleMiddleware:
-    """Signs a session out after ``WANGGE_SESSION_IDLE_SECONDS`` without a request."""
+    """Signs a session out after ``WANGGE_SESSION_IDLE_SECONDS`` without a request, and in any
+    case ``SESSION_COOKIE_AGE`` seconds after signing in (the absolute lifetime)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -55,7 +57,11 @@ class SessionIdleMiddleware:
         if user is not None and user.is_authenticated:
             now = int(time.time())
             seen = request.session.get(SESSION_SEEN, now)
-            if now - seen > settings.WANGGE_SESSION_IDLE_SECONDS:
+            started = request.session.setdefault(SESSION_STARTED, now)
+            if (
+                now - seen > settings.WANGGE_SESSION_IDLE_SECONDS
+                or now - started > settings.SESSION_COOKIE_AGE
+            ):
                 logout(request)
                 if request.path.startswith("/api/"):
                     return JsonResponse(

@@ -29,6 +29,21 @@ def post_get(*, actor, post_id) -> Post | None:
     return next((p for p in post_list(actor=actor) if p.id == post_id), None)
 
 
+def post_choices(*, actor) -> list[tuple[Post, str]]:
+    """The acting user's posts with a label people read: role · place name (or unit)."""
+    from wangge.regions.models import Grid, Region
+
+    posts = post_list(actor=actor)
+    codes = [p.place_code for p in posts if p.place_code]
+    names = dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
+    names.update(Grid.objects.filter(code__in=codes).values_list("code", "name"))
+    out = []
+    for p in posts:
+        where = p.unit.name if p.unit_id else names.get(p.place_code, p.place_code)
+        out.append((p, f"{p.get_role_display()} · {where}" if where else p.get_role_display()))
+    return out
+
+
 def needs_two_factor(*, actor) -> bool:
     """Whether the user holds a post whose role requires two factors."""
     if actor is None or not actor.is_authenticated:

@@ -135,7 +135,7 @@ def region_children_geojson(request, code: str):
 def region_grids_geojson(request, code: str, kind: str | None = None):
     selectors.place_get(actor=request.post, code=code)
     kinds = [k for k in (kind or "").split(",") if k] or None
-    return selectors.grids_geojson(actor=request.post, code=code, kinds=kinds)
+    return services.grids_export(actor=request.post, code=code, kinds=kinds)
 
 
 @locate_router.get(

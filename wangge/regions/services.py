@@ -463,3 +463,18 @@ def grids_import(*, actor, data: Any) -> ImportReport:
         details={**report.as_dict(), "features": len(feats)},
     )
     return report
+
+
+def grids_export(*, actor, code: str, kinds: list[str] | None = None) -> dict[str, Any]:
+    """The grids under a node as GeoJSON, for a file; every export is audited."""
+    from wangge.regions.selectors import grids_geojson
+
+    fc = grids_geojson(actor=actor, code=code, kinds=kinds)
+    audit.record(
+        actor=actor,
+        action="export.grids",
+        object_type="regions.grid",
+        object_id=code,
+        details={"kinds": kinds or [], "features": len(fc["features"])},
+    )
+    return fc

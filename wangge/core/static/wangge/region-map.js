@@ -12,6 +12,11 @@
   var kindStyle = {
     exclusive: { color: "#6b21a8", weight: 2, fillColor: "#a855f7", fillOpacity: 0.45, dashArray: "4 3" }
   };
+  // "水井坊社区第1网格第7微网格" under "水井坊社区第1网格" is labelled "第7微网格"
+  function shortName(name) {
+    return d.name && name.indexOf(d.name) === 0 && name.length > d.name.length
+      ? name.slice(d.name.length) : name;
+  }
   function detailUrl(code) { return d.detailUrl.replace("0000", code); }
   function styleFor(f, i) {
     var k = f.properties.kind;
@@ -62,7 +67,7 @@
         if (f.properties.kind === "exclusive" || !f.geometry) { return; }
         var c = L.geoJSON(f).getBounds().getCenter();
         L.tooltip({ permanent: true, direction: "center", className: "place-label" })
-          .setContent(f.properties.name).setLatLng(c).addTo(map);
+          .setContent(shortName(f.properties.name)).setLatLng(c).addTo(map);
       });
     }
     if (fc.features.length) { map.fitBounds(layer.getBounds(), { padding: [10, 10] }); }

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import ApplicationError
-from wangge.regions.selectors import grids_geojson, place_get
+from wangge.regions.selectors import place_get
+from wangge.regions.services import grids_export
 
 
 class Command(BaseCommand):
@@ -20,5 +21,5 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         kinds = [k for k in kind.split(",") if k] or None
-        fc = grids_geojson(actor=SYSTEM, code=code, kinds=kinds)
+        fc = grids_export(actor=SYSTEM, code=code, kinds=kinds)
         self.stdout.write(json.dumps(fc, ensure_ascii=False, separators=(",", ":")))
