@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from wangge.accounts.admin import secure_admin_site
 from wangge.accounts.views import home
@@ -10,6 +12,7 @@ secure_admin_site()
 
 urlpatterns = [
     path("", home, name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("wangge/favicon.svg"), permanent=True)),
     path("accounts/", include("wangge.accounts.urls")),
     path("audit/", include("wangge.accounts.audit_urls")),
     path("api/", api.urls),

@@ -24,7 +24,9 @@ SESSION_STARTED = "wangge_signed_in_at"
 
 def _open_path(path: str) -> bool:
     """Paths that need no login: the API (it has its own auth), static files, language."""
-    return path.startswith(("/api/", "/static/", "/i18n/", "/accounts/login", "/healthz"))
+    return path.startswith(
+        ("/api/", "/static/", "/i18n/", "/accounts/login", "/healthz", "/favicon.ico")
+    )
 
 
 class ActivePostMiddleware:

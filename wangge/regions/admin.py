@@ -7,7 +7,13 @@ from wangge.regions.models import Grid, Region, Zone
 
 @admin.register(Region)
 class RegionAdmin(PermissionAdminMixin, admin.ModelAdmin):
+    """Names and counts; polygons and new places come only through the validated import."""
+
     perm = Perm.PLACES_IMPORT
+
+    def has_add_permission(self, request):
+        return False
+
     list_display = ("code", "name", "level", "area_km2", "households", "residents")
     list_filter = ("level",)
     search_fields = ("code", "name")
@@ -30,6 +36,10 @@ class RegionAdmin(PermissionAdminMixin, admin.ModelAdmin):
 @admin.register(Grid)
 class GridAdmin(PermissionAdminMixin, admin.ModelAdmin):
     perm = Perm.PLACES_IMPORT
+
+    def has_add_permission(self, request):
+        return False
+
     list_display = ("code", "name", "kind", "subtype", "area_km2", "households")
     list_filter = ("kind", "subtype")
     search_fields = ("code", "name")
