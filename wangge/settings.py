@@ -235,7 +235,10 @@ SECURE_SSL_REDIRECT = _https
 SECURE_HSTS_SECONDS = 31_536_000 if _https else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 SECURE_HSTS_PRELOAD = _https
-if _env_bool("WANGGE_BEHIND_PROXY"):
+# Behind our own reverse proxy: trust its X-Forwarded-Proto and the address it appends to
+# X-Forwarded-For (lockouts and the audit trail then see the real client, not the proxy).
+WANGGE_TRUST_X_FORWARDED_FOR = _env_bool("WANGGE_BEHIND_PROXY")
+if WANGGE_TRUST_X_FORWARDED_FOR:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

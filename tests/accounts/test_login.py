@@ -214,3 +214,32 @@ def test_password_policy(post_of):
         identify_hasher(get_user_model().objects.get(username="newworker1").password).algorithm
         == "argon2"
     )
+
+
+@override_settings(WANGGE_TRUST_X_FORWARDED_FOR=True)
+def test_behind_the_proxy_the_client_address_counts(worker):
+    c = Client()
+    for i in range(5):
+        c.post(
+            "/accounts/login/",
+            {"username": f"u{i}", "password": "x"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="6.6.6.6, 192.0.2.7",
+        )
+    # the attacker's address is locked …
+    r = c.post(
+        "/accounts/login/",
+        {"username": "grid", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="192.0.2.7",
+    )
+    assert r.status_code == 200
+    # … not everybody else behind the same proxy
+    r = c.post(
+        "/accounts/login/",
+        {"username": "grid", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="192.0.2.8",
+    )
+    assert r.status_code == 302
+    assert LoginFailure.objects.filter(ip="192.0.2.7").count() == 5

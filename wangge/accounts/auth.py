@@ -8,6 +8,7 @@ from wangge.accounts import selectors
 from wangge.accounts.middleware import SESSION_2FA
 from wangge.accounts.models import ApiToken
 from wangge.accounts.services import token_hash, token_touch
+from wangge.core.http import client_ip
 from wangge.core.ratelimit import limited
 
 
@@ -15,7 +16,7 @@ class TokenAuth(HttpBearer):
     openapi_description = "API token: `Authorization: Bearer wg_…`, bound to one post."
 
     def authenticate(self, request, token):
-        if limited(f"token-auth:{request.META.get('REMOTE_ADDR')}", limit=600, window=60):
+        if limited(f"token-auth:{client_ip(request)}", limit=600, window=60):
             return None
         t = (
             ApiToken.objects.select_related("post__user", "post__unit")

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.hashers import make_password
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -24,11 +25,8 @@ from wangge.accounts.middleware import SESSION_2FA, SESSION_POST
 from wangge.accounts.models import TotpDevice
 from wangge.accounts.rules import has_perm
 from wangge.core.errors import ApplicationError
+from wangge.core.http import client_ip
 from wangge.core.ratelimit import limited
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _next(request, default: str = "/") -> str:
@@ -45,7 +43,7 @@ def login_view(request):
     form = LoginForm(request.POST or None)
     error = None
     if request.method == "POST":
-        ip = _client_ip(request)
+        ip = client_ip(request)
         if limited(f"login:{ip}", limit=settings.WANGGE_LOGIN_RATE_PER_MINUTE, window=60):
             error = _("Too many sign-in attempts from this address; wait a minute.")
         elif form.is_valid():
@@ -55,7 +53,9 @@ def login_view(request):
                 "Sign-in failed. Check the user name and password. After %(n)d failed "
                 "attempts an account is locked for %(m)d minutes."
             ) % {"n": settings.WANGGE_LOCKOUT_ATTEMPTS, "m": settings.WANGGE_LOCKOUT_MINUTES}
-            if not services.is_locked(username=username, ip=ip):
+            if services.is_locked(username=username, ip=ip):
+                make_password(form.cleaned_data["password"])  # same time as a real check
+            else:
                 user = authenticate(
                     request, username=username, password=form.cleaned_data["password"]
                 )

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from wangge.core.http import client_ip
 from wangge.core.masking import mask_details
 from wangge.core.models import GENESIS_HASH, AuditEntry, AuditHead, Outcome
 
@@ -169,15 +170,7 @@ def _request_fields(request: Any) -> dict[str, Any]:
     if request is None:
         return {"ip": None, "user_agent": ""}
     meta = getattr(request, "META", {}) or {}
-    addr = meta.get("REMOTE_ADDR")
-    if getattr(settings, "WANGGE_TRUST_X_FORWARDED_FOR", False):
-        # Our own proxy appends the address it saw; anything left of that is the client's claim.
-        forwarded = [a.strip() for a in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        forwarded = [a for a in forwarded if a]
-        if forwarded:
-            addr = forwarded[-1]
-    ip = _ip(addr)
-    return {"ip": str(ip) if ip is not None else None, "user_agent": meta.get("HTTP_USER_AGENT")}
+    return {"ip": client_ip(request), "user_agent": meta.get("HTTP_USER_AGENT")}
 
 
 def record(
