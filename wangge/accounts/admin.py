@@ -7,6 +7,7 @@ ended through the services, so every change is audited.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -19,6 +20,7 @@ from wangge.accounts.enums import Perm
 from wangge.accounts.models import Post, Unit
 from wangge.accounts.rules import has_perm
 from wangge.core import audit
+from wangge.core.errors import ApplicationError
 
 ADMIN_PERMS = (Perm.PLACES_IMPORT, Perm.USERS_MANAGE, Perm.POSTS_MANAGE)
 
@@ -81,8 +83,29 @@ class UnitAdmin(PermissionAdminMixin, admin.ModelAdmin):
     search_fields = ("code", "name")
 
 
+class PostForm(forms.ModelForm):
+    class Meta:
+        model = Post
+        fields = ("user", "role", "place_code", "unit", "is_active")
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and data.get("user") and data.get("role"):
+            try:
+                services.post_check(
+                    user=data["user"],
+                    role=data["role"],
+                    place_code=data.get("place_code") or "",
+                    unit=data.get("unit"),
+                )
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return data
+
+
 @admin.register(Post)
 class PostAdmin(PermissionAdminMixin, admin.ModelAdmin):
+    form = PostForm
     perm = Perm.POSTS_MANAGE
     list_display = ("user", "role", "place_code", "unit", "is_active", "created_at")
     list_filter = ("role", "is_active")

@@ -55,10 +55,9 @@ def _place_level(code: str) -> str | None:
     return Region.objects.filter(code=code).values_list("level", flat=True).first()
 
 
-@transaction.atomic
-def post_grant(*, actor, user, role: str, place_code: str = "", unit: Unit | None = None) -> Post:
-    """Give ``user`` a post. The role decides where it may sit (see ``rules.py``)."""
-    require(actor, Perm.POSTS_MANAGE)
+def post_check(*, user, role: str, place_code: str = "", unit: Unit | None = None):
+    """Whether ``user`` may be given this post; returns (role, normalised place code) or raises
+    ``ValidationError`` with the reason. Used by ``post_grant`` and by forms before saving."""
     try:
         role = Role(role)
     except ValueError:
@@ -88,6 +87,14 @@ def post_grant(*, actor, user, role: str, place_code: str = "", unit: Unit | Non
             _("No user may hold two administrator roles (system, security, audit)."),
             code="admin_separation",
         )
+    return role, place_code
+
+
+@transaction.atomic
+def post_grant(*, actor, user, role: str, place_code: str = "", unit: Unit | None = None) -> Post:
+    """Give ``user`` a post. The role decides where it may sit (see ``rules.py``)."""
+    require(actor, Perm.POSTS_MANAGE)
+    role, place_code = post_check(user=user, role=role, place_code=place_code, unit=unit)
     try:
         with transaction.atomic():
             post = Post.objects.create(user=user, role=role, place_code=place_code, unit=unit)
