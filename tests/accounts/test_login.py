@@ -243,3 +243,34 @@ def test_behind_the_proxy_the_client_address_counts(worker):
     )
     assert r.status_code == 302
     assert LoginFailure.objects.filter(ip="192.0.2.7").count() == 5
+
+
+def test_change_own_password(worker):
+    from wangge.core.models import AuditEntry
+
+    c = Client()
+    _login(c, "grid", PASSWORD)
+    r = c.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": "password1", "new_password2": "password1"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert r.status_code == 200 and "too common" in r.content.decode()
+    new = "Blue-Lantern-77-river"
+    r = c.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+    assert r.status_code == 302
+    worker.refresh_from_db()
+    assert worker.check_password(new)
+    assert c.get("/regions/510104017001001/").status_code == 200  # still signed in
+    assert AuditEntry.objects.filter(action="auth.password_change", username="grid").exists()
+
+
+def test_roles_command_prints_the_table(capsys):
+    from django.core.management import call_command
+
+    call_command("roles")
+    out = capsys.readouterr().out
+    assert "system_admin" in out and "audit.view" in out and "2FA" in out

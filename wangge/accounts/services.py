@@ -178,6 +178,10 @@ def login_succeeded(*, user, request=None) -> None:
     audit.record(actor=user, action="auth.login", obj=user, request=request)
 
 
+def password_changed(*, user, request=None) -> None:
+    audit.record(actor=user, action="auth.password_change", obj=user, request=request)
+
+
 @transaction.atomic
 def account_unlock(*, actor, username: str) -> int:
     """Clear the failures of an account (security administrator's work)."""

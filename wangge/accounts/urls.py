@@ -11,4 +11,5 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("security/", views.security, name="security"),
+    path("password/", views.password_change, name="password"),
 ]

@@ -7,8 +7,9 @@ import json
 import segno
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.hashers import make_password
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
@@ -267,3 +268,15 @@ def _csv_rows(rows):
             ]
         )
         yield buf.getvalue()
+
+
+def password_change(request):
+    """Change one's own password (the policy applies; the change is audited)."""
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)
+        services.password_changed(user=user, request=request)
+        messages.success(request, _("Your password is changed."))
+        return redirect("home")
+    return render(request, "accounts/password.html", {"form": form})
