@@ -9,6 +9,7 @@ import pytest
 from wangge.demo.registry import DemoContext
 
 SEED = 20260101
+DEMO_RESIDENTS = 6_000  # the demo's default is 300,000; tests need a small, quick city
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +18,11 @@ def django_db_setup(django_db_setup, django_db_blocker):
     from wangge.regions import locator
 
     with django_db_blocker.unblock():
-        demo_build(scale="district", seed=SEED, ctx=DemoContext(seed=SEED, verbose=False))
+        demo_build(
+            scale="district",
+            seed=SEED,
+            ctx=DemoContext(seed=SEED, verbose=False, residents=DEMO_RESIDENTS),
+        )
         locator.reset()
     yield
 

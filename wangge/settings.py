@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "wangge.core",
     "wangge.regions",
     "wangge.accounts",
+    "wangge.people",
     "wangge.demo",
 ]
 
@@ -175,6 +176,11 @@ WANGGE_LOGIN_RATE_PER_MINUTE = int(os.environ.get("WANGGE_LOGIN_RATE_PER_MINUTE"
 WANGGE_SESSION_IDLE_SECONDS = int(os.environ.get("WANGGE_SESSION_IDLE_SECONDS", "1800"))
 SESSION_COOKIE_AGE = int(os.environ.get("WANGGE_SESSION_MAX_AGE_SECONDS", str(12 * 3600)))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- personal data ------------------------------------------------------------------------
+# Unmasks a post may make in an hour before further ones are refused and a security alert is
+# raised (audited as people.unmask_refused).
+WANGGE_UNMASK_PER_HOUR = int(os.environ.get("WANGGE_UNMASK_PER_HOUR", "30"))
 
 # --- audit ------------------------------------------------------------------------------------
 WANGGE_AUDIT_RETENTION_DAYS = int(os.environ.get("WANGGE_AUDIT_RETENTION_DAYS", "365"))

@@ -19,4 +19,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("regions/", include("wangge.regions.urls")),
+    path("people/", include("wangge.people.urls")),
 ]

@@ -35,6 +35,9 @@ class Perm(models.TextChoices):
     TOKENS_OWN = "tokens.own", _("Create and revoke own API tokens")
     PEOPLE_VIEW = "people.view", _("View person–house data (masked)")
     PEOPLE_UNMASK = "people.unmask", _("Unmask personal data, with a reason")
+    PEOPLE_SENSITIVE = "people.sensitive", _("See sensitive tags (disability, illness …)")
+    PEOPLE_APPROVE_CHILD = "people.approve_child", _("Approve unmasking a child's record")
+    PEOPLE_EDIT = "people.edit", _("Register and correct person–house data")
 
 
 class UnitKind(models.TextChoices):

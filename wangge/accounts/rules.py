@@ -26,17 +26,23 @@ class RoleRule:
     two_factor: bool = False
 
 
-_FIELD = frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN, Perm.PEOPLE_VIEW, Perm.PEOPLE_UNMASK})
-_LEADER = frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN, Perm.PEOPLE_VIEW, Perm.PEOPLE_UNMASK})
-_HELPER = frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN, Perm.PEOPLE_VIEW})
+_VIEW = frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN, Perm.PEOPLE_VIEW})
+# Grid workers keep the person–house data and look after vulnerable people.
+_FIELD = _VIEW | {Perm.PEOPLE_UNMASK, Perm.PEOPLE_SENSITIVE, Perm.PEOPLE_EDIT}
+_MICRO = _VIEW | {Perm.PEOPLE_UNMASK, Perm.PEOPLE_EDIT}
+# Dispatchers above the community see masked data and unmask for an event; they do not need
+# to know who is disabled or ill.
+_DISPATCH = _VIEW | {Perm.PEOPLE_UNMASK}
+_SECRETARY = _FIELD | {Perm.PEOPLE_APPROVE_CHILD}
+_HELPER = _VIEW
 
 ROLE_RULES: dict[Role, RoleRule] = {
-    Role.CITY_COMMANDER: RoleRule((Level.CITY,), False, _LEADER),
-    Role.DISTRICT_DISPATCHER: RoleRule((Level.DISTRICT,), False, _LEADER),
-    Role.STREET_DISPATCHER: RoleRule((Level.STREET,), False, _LEADER),
-    Role.COMMUNITY_SECRETARY: RoleRule((Level.COMMUNITY,), False, _LEADER),
+    Role.CITY_COMMANDER: RoleRule((Level.CITY,), False, _DISPATCH),
+    Role.DISTRICT_DISPATCHER: RoleRule((Level.DISTRICT,), False, _DISPATCH),
+    Role.STREET_DISPATCHER: RoleRule((Level.STREET,), False, _DISPATCH),
+    Role.COMMUNITY_SECRETARY: RoleRule((Level.COMMUNITY,), False, _SECRETARY),
     Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD),
-    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _FIELD),
+    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _MICRO),
     Role.SUNK_CADRE: RoleRule((Level.GRID, Level.MICRO), False, _HELPER),
     Role.VOLUNTEER: RoleRule((Level.GRID, Level.MICRO), False, frozenset({Perm.PLACES_VIEW})),
     # A handler sees the places of the subtree its unit serves (or the post narrows).

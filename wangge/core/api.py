@@ -83,3 +83,6 @@ def register_routers() -> None:
     from wangge.accounts.api import router as accounts_router
 
     api.add_router("/tokens", accounts_router)
+    from wangge.people.api import router as people_router
+
+    api.add_router("/people", people_router)

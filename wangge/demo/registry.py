@@ -39,6 +39,7 @@ class DemoContext:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     verbose: bool = True
     data_dir: Path | None = None  # where steps may leave files (demo-accounts.txt)
+    residents: int | None = None  # how many residents to generate (None: the scale's default)
     accounts: list[str] = field(default_factory=list)
 
     def rng(self, *keys: object) -> np.random.Generator:

@@ -29,19 +29,31 @@ class Command(BaseCommand):
             "to districts (quick); city: every street and community",
         )
         parser.add_argument("--seed", type=int, default=20260101)
+        parser.add_argument(
+            "--residents",
+            type=int,
+            default=None,
+            help="residents to generate (default 300,000 at district scale)",
+        )
         parser.add_argument("--reset", action="store_true", help="delete the data and rebuild")
         parser.add_argument("--no-serve", action="store_true", help="build, do not serve")
         parser.add_argument("--host", default=os.environ.get("WANGGE_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("WANGGE_PORT", 8000)))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WANGGE_WORKERS", 2)))
 
-    def handle(self, *args, scale, seed, reset, no_serve, host, port, workers, **options):
+    def handle(
+        self, *args, scale, seed, residents, reset, no_serve, host, port, workers, **options
+    ):
         data_dir = settings.DATA_DIR
         self.stdout.write(_("data directory: %(dir)s") % {"dir": data_dir})
         if reset:
             self._reset()
         call_command("migrate", interactive=False, verbosity=0)
-        ctx = DemoContext(scale=scale, seed=seed, out=self.stdout, data_dir=data_dir)
+        if residents is not None and residents < 0:
+            raise CommandError(_("--residents must be 0 or more."))
+        ctx = DemoContext(
+            scale=scale, seed=seed, out=self.stdout, data_dir=data_dir, residents=residents
+        )
         try:
             demo_build(scale=scale, seed=seed, ctx=ctx)
         except ApplicationError as exc:

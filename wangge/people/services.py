@@ -1,0 +1,293 @@
+"""Writes of person–house data: registering residents (encrypted), unmasking, care levels, tags.
+
+Every write takes the acting post first, checks its permission and scope, and is audited with
+personal data masked. Unmasking is explicit per record and field, with a reason, rate-limited
+per post; a child's record (under 14) needs the community secretary's approval first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wangge.accounts.enums import Perm
+from wangge.accounts.rules import require
+from wangge.accounts.scope import scope_for
+from wangge.core import audit
+from wangge.core.errors import NotFound, PermissionDenied, ValidationError
+from wangge.core.ratelimit import limited
+from wangge.people.crypto import Field, get_keyring, normalize_phone
+from wangge.people.enums import CareLevel, PersonalField, Registration, Relation
+from wangge.people.idcard import validate_id_number
+from wangge.people.models import CareAssessment, House, Resident, ResidentTag, Tag, UnmaskApproval
+
+logger = logging.getLogger("wangge.security")
+CHILD_AGE = 14
+
+# Vulnerable groups and other tags; sensitive ones are visible only with people.sensitive.
+DEFAULT_TAGS = [
+    ("elderly_alone", "独居老人", "Elderly living alone", False),
+    ("empty_nest", "空巢老人", "Empty-nest elderly", False),
+    ("left_behind_child", "留守儿童", "Left-behind child", False),
+    ("child_in_difficulty", "困境儿童", "Child in difficulty", True),
+    ("disabled", "残疾人", "Disabled", True),
+    ("seriously_ill", "重病患者", "Seriously ill", True),
+    ("mental_health", "精神障碍患者", "Mental-health services", True),
+    ("subsistence", "低保户", "Subsistence allowance", False),
+    ("veteran", "退役军人", "Veteran", False),
+]
+
+
+def tags_install(*, actor) -> int:
+    """Create the default tags (idempotent)."""
+    require(actor, Perm.PLACES_IMPORT)
+    for code, name, name_en, sensitive in DEFAULT_TAGS:
+        Tag.objects.update_or_create(
+            code=code, defaults={"name": name, "name_en": name_en, "sensitive": sensitive}
+        )
+    return len(DEFAULT_TAGS)
+
+
+def _phone_ok(phone: str) -> str:
+    digits = normalize_phone(phone)
+    if not (digits.isdigit() and 7 <= len(digits) <= 12):
+        raise ValidationError(_("A phone number has 7 to 12 digits."), code="invalid_phone")
+    return digits
+
+
+@transaction.atomic
+def resident_register(
+    *,
+    actor,
+    house: House,
+    name: str,
+    id_number: str = "",
+    phone: str = "",
+    registration: str = Registration.HOUSEHOLD,
+    relation: str = Relation.HEAD,
+    moved_in: date | None = None,
+    contacts: list[dict] | None = None,
+) -> Resident:
+    """A new resident of a house. The ID number is validated (and gives sex and birth date);
+    the ID number and phone are stored only encrypted, with a blind index for search."""
+    require(actor, Perm.PEOPLE_EDIT)
+    scope_for(actor).check(house.grid_code)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError(_("A name is required."))
+    keys = get_keyring()
+    fields = {
+        "house": house,
+        "grid_code": house.grid_code,
+        "name": name[:50],
+        "registration": Registration(registration),
+        "relation": Relation(relation),
+        "moved_in": moved_in,
+    }
+    if id_number:
+        info = validate_id_number(id_number)
+        fields.update(
+            id_number_enc=keys.encrypt(info.number, field=Field.ID_NUMBER),
+            id_number_index=keys.blind_index(info.number, field=Field.ID_NUMBER),
+            sex=info.sex,
+            birth_date=info.birth_date,
+        )
+    if phone:
+        digits = _phone_ok(phone)
+        fields.update(
+            phone_enc=keys.encrypt(digits, field=Field.PHONE),
+            phone_index=keys.blind_index(digits, field=Field.PHONE),
+        )
+    if contacts:
+        fields["contacts_enc"] = keys.encrypt(
+            json.dumps(contacts, ensure_ascii=False), field="contacts"
+        )
+    try:
+        with transaction.atomic():
+            resident = Resident.objects.create(**fields)
+    except IntegrityError:
+        raise ValidationError(
+            _("A resident with this ID number is already registered."), code="duplicate_id_number"
+        ) from None
+    if relation == Relation.HEAD and house.head_id is None:
+        House.objects.filter(pk=house.pk).update(head=resident)
+    audit.record(
+        actor=actor,
+        action="people.register",
+        obj=resident,
+        details={"house": house.pk, "name": name},
+    )
+    return resident
+
+
+def _age(resident: Resident, today: date | None = None) -> int | None:
+    if resident.birth_date is None:
+        return None
+    today = today or timezone.localdate()
+    b = resident.birth_date
+    return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+
+
+def is_child(resident: Resident) -> bool:
+    age = _age(resident)
+    return age is not None and age < CHILD_AGE
+
+
+@transaction.atomic
+def child_unmask_approve(
+    *, actor, resident: Resident, post, reason: str, hours: int = 24
+) -> UnmaskApproval:
+    """The community secretary lets ``post`` unmask a child's record for a while."""
+    require(actor, Perm.PEOPLE_APPROVE_CHILD)
+    scope_for(actor).check(resident.grid_code)
+    if not (reason or "").strip():
+        raise ValidationError(_("Give the reason for the approval."))
+    approval = UnmaskApproval.objects.create(
+        resident=resident,
+        post=post,
+        approved_by=actor,
+        reason=reason.strip()[:300],
+        expires_at=timezone.now() + timedelta(hours=hours),
+    )
+    audit.record(
+        actor=actor,
+        action="people.approve_child_unmask",
+        obj=resident,
+        details={"for_post": post.pk, "reason": reason, "hours": hours},
+    )
+    return approval
+
+
+def resident_unmask(
+    *, actor, resident: Resident, field: str, reason: str, ref: str = "", request=None
+) -> str:
+    """The full value of one personal field of one record, for a stated reason. Audited —
+    refusals too: they are recorded in their own transaction before the error is raised."""
+    require(actor, Perm.PEOPLE_UNMASK)
+    scope_for(actor).check(resident.grid_code)  # NotFound outside the scope
+    try:
+        field = PersonalField(field)
+    except ValueError:
+        raise ValidationError(_("Unknown field %(field)s.") % {"field": field}) from None
+    reason = (reason or "").strip()
+    if len(reason) < 4:
+        raise ValidationError(
+            _(
+                "Say why you need the full value (at least 4 characters), and the event or task "
+                "it serves."
+            ),
+            code="reason_required",
+        )
+    if (
+        is_child(resident)
+        and not UnmaskApproval.objects.filter(
+            resident=resident, post=actor, expires_at__gt=timezone.now()
+        ).exists()
+    ):
+        audit.record(
+            actor=actor,
+            action="people.unmask",
+            obj=resident,
+            request=request,
+            details={"field": field.value, "reason": reason, "ref": ref},
+            outcome="denied",
+        )
+        raise PermissionDenied(
+            _("This is a child's record: the community secretary must approve unmasking it."),
+        )
+    if limited(f"unmask:{actor.pk}", limit=settings.WANGGE_UNMASK_PER_HOUR, window=3600):
+        audit.record(
+            actor=actor,
+            action="people.unmask_refused",
+            obj=resident,
+            request=request,
+            details={"field": field.value, "reason": reason},
+            outcome="denied",
+        )
+        logger.warning(
+            "security alert: post %s exceeded %s unmasks an hour",
+            actor.pk,
+            settings.WANGGE_UNMASK_PER_HOUR,
+        )
+        raise PermissionDenied(
+            _(
+                "Too many records unmasked in the last hour; the security administrator has been "
+                "alerted."
+            ),
+            code="unmask_rate",
+        )
+    with transaction.atomic():
+        return _unmask(
+            actor=actor, resident=resident, field=field, reason=reason, ref=ref, request=request
+        )
+
+
+def _unmask(
+    *, actor, resident: Resident, field: PersonalField, reason: str, ref: str, request
+) -> str:
+    keys = get_keyring()
+    if field == PersonalField.NAME:
+        value = resident.name
+    else:
+        token = resident.id_number_enc if field == PersonalField.ID_NUMBER else resident.phone_enc
+        if not token:
+            raise NotFound(_("This record has no such value."))
+        value = keys.decrypt(token, field=field.value)
+    audit.record(
+        actor=actor,
+        action="people.unmask",
+        obj=resident,
+        request=request,
+        details={"field": field.value, "reason": reason, "ref": ref},
+    )
+    return value
+
+
+@transaction.atomic
+def care_level_set(*, actor, resident: Resident, level: str, reason: str) -> CareAssessment:
+    """A new assessment; the resident's current level follows it. The history is kept."""
+    require(actor, Perm.PEOPLE_EDIT)
+    scope_for(actor).check(resident.grid_code)
+    level = CareLevel(level)
+    if not (reason or "").strip():
+        raise ValidationError(_("Give the reason for the care level."))
+    a = CareAssessment.objects.create(
+        resident=resident, level=level, reason=reason.strip()[:300], assessor=actor
+    )
+    Resident.objects.filter(pk=resident.pk).update(care_level=level)
+    resident.care_level = level
+    audit.record(
+        actor=actor,
+        action="people.care_level",
+        obj=resident,
+        details={"level": level.value, "reason": reason},
+    )
+    return a
+
+
+@transaction.atomic
+def resident_tag_set(*, actor, resident: Resident, tag_code: str, on: bool = True) -> None:
+    require(actor, Perm.PEOPLE_EDIT)
+    scope_for(actor).check(resident.grid_code)
+    tag = Tag.objects.filter(code=tag_code).first()
+    if tag is None or (tag.sensitive and not _sees_sensitive(actor)):
+        raise ValidationError(_("Unknown tag %(tag)s.") % {"tag": tag_code})
+    if on:
+        ResidentTag.objects.get_or_create(resident=resident, tag=tag)
+    else:
+        ResidentTag.objects.filter(resident=resident, tag=tag).delete()
+    audit.record(
+        actor=actor, action="people.tag", obj=resident, details={"tag": tag.code, "on": on}
+    )
+
+
+def _sees_sensitive(actor) -> bool:
+    from wangge.accounts.rules import has_perm
+
+    return has_perm(actor, Perm.PEOPLE_SENSITIVE)
