@@ -12,8 +12,21 @@ SEED = 20260101
 DEMO_RESIDENTS = 6_000  # the demo's default is 300,000; tests need a small, quick city
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory):
+    """A data directory of the test session's own (keys.json, uploads), never ./wangge-data."""
+    from django.conf import settings
+
+    from wangge.people.crypto import reset_keyring
+
+    settings.DATA_DIR = tmp_path_factory.mktemp("wangge-data")
+    reset_keyring()
+    yield settings.DATA_DIR
+    reset_keyring()
+
+
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_db_setup, django_db_blocker, data_dir):
     from wangge.demo.services import demo_build
     from wangge.regions import locator
 

@@ -3,6 +3,7 @@
 import pytest
 from django.test import override_settings
 
+from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import NotFound, PermissionDenied, ValidationError
 from wangge.core.models import AuditEntry
 from wangge.people import selectors, services
@@ -189,3 +190,31 @@ def test_no_plaintext_number_reaches_the_database(post_of):
         log = " ".join(str(v[0]) for v in cur.fetchall())
     for secret in (idn, "13998765432"):
         assert secret not in row and secret not in log
+
+
+def test_key_rotation_keeps_every_value_readable_and_searchable(post_of, capsys):
+    from django.core.management import call_command
+
+    from wangge.people.crypto import reset_keyring
+
+    r, idn = _register(post_of("grid"), phone="13700001111")
+    before = Resident.objects.get(pk=r.pk)
+    old_key = get_keyring().active_key_id
+    call_command("keys", "rotate")
+    out = capsys.readouterr().out
+    keys = get_keyring()
+    assert keys.active_key_id != old_key and "re-encrypted" in out
+    after = Resident.objects.get(pk=r.pk)
+    assert after.id_number_enc != before.id_number_enc
+    assert f":{keys.active_key_id}:" in after.id_number_enc
+    assert after.id_number_index == before.id_number_index
+    reset_keyring()  # as another process would: it reads keys.json again
+    assert get_keyring().decrypt(after.id_number_enc, field=Field.ID_NUMBER) == idn
+    assert list(selectors.resident_search(actor=post_of("community"), q=idn)) == [after]
+    # every resident of the demo moved to the new key; running again changes nothing
+    assert (
+        not Resident.objects.exclude(id_number_enc="")
+        .exclude(id_number_enc__contains=f":{keys.active_key_id}:")
+        .exists()
+    )
+    assert services.keys_reencrypt(actor=SYSTEM) == 0

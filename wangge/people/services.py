@@ -291,3 +291,64 @@ def _sees_sensitive(actor) -> bool:
     from wangge.accounts.rules import has_perm
 
     return has_perm(actor, Perm.PEOPLE_SENSITIVE)
+
+
+# --- key rotation -------------------------------------------------------------------------------
+ENCRYPTED_FIELDS = (
+    ("id_number_enc", Field.ID_NUMBER),
+    ("phone_enc", Field.PHONE),
+    ("contacts_enc", "contacts"),
+)
+
+
+def keys_rotate(*, actor) -> str:
+    """Make a new encryption key active (old keys stay for reading). Returns its key id."""
+    require(actor, Perm.PLACES_IMPORT)  # the platform itself or the system administrator
+    keys = get_keyring()
+    rotated = keys.rotate()
+    rotated.save(settings.DATA_DIR)
+    from wangge.people.crypto import reset_keyring
+
+    reset_keyring()
+    audit.record(
+        actor=actor,
+        action="keys.rotate",
+        details={"active": rotated.active_key_id, "keys": list(rotated.key_ids)},
+    )
+    return rotated.active_key_id
+
+
+def keys_reencrypt(*, actor, batch: int = 2000, progress=None) -> int:
+    """Re-encrypt every stored value not under the active key; blind indexes stay as they are.
+    Idempotent and resumable: each batch is its own transaction."""
+    require(actor, Perm.PLACES_IMPORT)
+    keys = get_keyring()
+    prefix = f"{keys.cipher}:{keys.active_key_id}:"
+    changed = 0
+    last = 0
+    while True:
+        rows = list(Resident.objects.filter(pk__gt=last).order_by("pk")[:batch])
+        if not rows:
+            break
+        last = rows[-1].pk
+        dirty = []
+        for r in rows:
+            touched = False
+            for attr, field in ENCRYPTED_FIELDS:
+                token = getattr(r, attr)
+                if token and not token.startswith(prefix):
+                    setattr(r, attr, keys.reencrypt(token, field=field))
+                    touched = True
+            if touched:
+                dirty.append(r)
+        with transaction.atomic():
+            Resident.objects.bulk_update(dirty, [a for a, _f in ENCRYPTED_FIELDS])
+        changed += len(dirty)
+        if progress:
+            progress.advance(len(rows))
+    audit.record(
+        actor=actor,
+        action="keys.reencrypt",
+        details={"active": keys.active_key_id, "rows": changed},
+    )
+    return changed
