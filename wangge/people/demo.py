@@ -99,7 +99,9 @@ BATCH = 5_000
 @demo_step("people", order=30, description=_("buildings, households and residents"))
 def people(ctx: DemoContext) -> dict:
     tags_install(actor=SYSTEM)
-    total = ctx.residents or DEFAULT_RESIDENTS.get(ctx.scale, 300_000)
+    total = (
+        ctx.residents if ctx.residents is not None else DEFAULT_RESIDENTS.get(ctx.scale, 300_000)
+    )
     micros: list[tuple[str, str]] = []
     for district in detailed_districts(ctx.scale):
         micros += (
@@ -107,7 +109,7 @@ def people(ctx: DemoContext) -> dict:
             .order_by("code")
             .values_list("code", "geometry")
         )
-    if not micros:
+    if not micros or total <= 0:
         return {"residents": 0}
     names = dict(Region.objects.values_list("code", "name"))
     tag_ids = dict(Tag.objects.values_list("code", "id"))

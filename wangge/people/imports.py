@@ -24,8 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
-from django.utils import translation
+from django.db import connection, transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from wangge.accounts.enums import Perm
@@ -382,7 +382,7 @@ def _write(batch: list[_Row], result: ImportResult) -> None:
                 updates.append(target)
             else:
                 result.unchanged += 1
-        Resident.objects.bulk_create(creates)
+        _insert_residents(creates)
         if updates:
             Resident.objects.bulk_update(
                 updates,
@@ -399,6 +399,49 @@ def _write(batch: list[_Row], result: ImportResult) -> None:
             )
         result.created += len(creates)
         result.updated += len(updates)
+
+
+_INSERT_COLUMNS = [
+    "house_id",
+    "grid_code",
+    "name",
+    "sex",
+    "birth_date",
+    "id_number_enc",
+    "id_number_index",
+    "phone_enc",
+    "phone_index",
+    "registration",
+    "relation",
+    "moved_in",
+    "contacts_enc",
+    "care_level",
+    "created_at",
+    "updated_at",
+]
+
+
+def _insert_residents(rows: list[Resident]) -> None:
+    """Insert new residents in one statement stream: COPY on PostgreSQL, executemany on
+    SQLite. The ORM's bulk_create spends most of an import building SQL; this path does not.
+    Runs inside the caller's transaction; the rows' values were validated and encrypted."""
+    if not rows:
+        return
+    now = timezone.now()
+    values = []
+    for r in rows:
+        r.created_at = r.updated_at = now
+        values.append(tuple(getattr(r, c) for c in _INSERT_COLUMNS))
+    table = Resident._meta.db_table
+    cols = ", ".join(_INSERT_COLUMNS)
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            with cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+                for v in values:
+                    cp.write_row(v)
+        else:
+            marks = ", ".join(["%s"] * len(_INSERT_COLUMNS))
+            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
 
 
 def _write_errors(path: Path, bad_rows) -> None:
