@@ -56,7 +56,7 @@ def make_file(path: Path, rows: int) -> None:
             house = i * 2 // 5
             building = house // 40
             birth = start + timedelta(days=(i * 7919) % 25_000)
-            seq = (i // 25_000) % 1000
+            seq = 2 * ((i // 25_000) % 500)  # even; make_id_number sets the parity by sex
             w.writerow(
                 [
                     f"{micro}{1 + building % 7:03d}",

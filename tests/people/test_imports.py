@@ -127,7 +127,7 @@ def test_good_rows_mode_writes_an_error_file(city, tmp_path):
     ]
     path = _write(tmp_path / "p.csv", rows)
     r = people_import(actor=SYSTEM, path=path, mode="good", error_path=tmp_path / "err.csv")
-    assert r.created == 3 and len({e.row for e in r.errors}) == len(BAD) + 1
+    assert r.created == 3 and r.bad_rows == len({e.row for e in r.errors}) == len(BAD) + 1
     with open(tmp_path / "err.csv", encoding="utf-8-sig") as fh:
         fixed = list(csv.DictReader(fh))
     assert len(fixed) == len(BAD) + 1 and all(f["error"] for f in fixed)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from wangge.accounts import selectors
+from wangge.core.errors import ApplicationError
 
 SESSION_POST = "wangge_post_id"
 SESSION_2FA = "wangge_2fa_ok"
@@ -27,6 +28,11 @@ def _open_path(path: str) -> bool:
     return path.startswith(
         ("/api/", "/static/", "/i18n/", "/accounts/login", "/healthz", "/favicon.ico")
     )
+
+
+def _api_401(code: str, message: str) -> JsonResponse:
+    """The API's one error format (see ``ApplicationError.as_dict``), for the middleware."""
+    return JsonResponse(ApplicationError(message, code=code).as_dict(), status=401)
 
 
 class ActivePostMiddleware:
@@ -66,15 +72,7 @@ class SessionIdleMiddleware:
             ):
                 logout(request)
                 if request.path.startswith("/api/"):
-                    return JsonResponse(
-                        {
-                            "error": {
-                                "code": "session_expired",
-                                "message": _("Your session expired; sign in again."),
-                            }
-                        },
-                        status=401,
-                    )
+                    return _api_401("session_expired", _("Your session expired; sign in again."))
                 messages.info(request, _("Your session expired; sign in again."))
                 return redirect(f"{reverse('accounts:login')}?next={request.path}")
             if now - seen >= 60 or SESSION_SEEN not in request.session:
@@ -100,15 +98,7 @@ class TwoFactorMiddleware:
             and selectors.needs_two_factor(actor=user)
         ):
             if request.path.startswith("/api/"):
-                return JsonResponse(
-                    {
-                        "error": {
-                            "code": "two_factor_required",
-                            "message": _("Confirm your second factor first."),
-                        }
-                    },
-                    status=401,
-                )
+                return _api_401("two_factor_required", _("Confirm your second factor first."))
             return redirect(f"{reverse('accounts:two_factor')}?next={request.path}")
         return self.get_response(request)
 

@@ -85,14 +85,24 @@ class RowError:
     reason: str
 
 
+MAX_KEPT_ERRORS = 1_000  # the rest are counted (and in the error file), not kept in memory
+
+
 @dataclass
 class ImportResult:
     rows: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    bad_rows: int = 0
+    errors: list[RowError] = field(default_factory=list)  # the first MAX_KEPT_ERRORS
     error_file: str | None = None
+
+    def add_errors(self, errs: list[RowError]) -> None:
+        self.bad_rows += 1
+        room = MAX_KEPT_ERRORS - len(self.errors)
+        if room > 0:
+            self.errors += errs[:room]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,7 +110,7 @@ class ImportResult:
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
-            "errors": len(self.errors),
+            "errors": self.bad_rows,
         }
 
 
@@ -243,9 +253,10 @@ def people_import(
         seen: dict[str, int] = {}
         for n, raw in read_rows(path):
             _row, errs = _validate(n, raw, grids, scope, seen)
-            result.errors += errs
+            if errs:
+                result.add_errors(errs)
             result.rows += 1
-        if result.errors:
+        if result.bad_rows:
             audit.record(
                 actor=actor,
                 action="people.import",
@@ -253,21 +264,21 @@ def people_import(
                 details={"file": Path(path).name, **result.as_dict()},
             )
             raise ValidationError(
-                _("%(n)d rows have errors; nothing was imported.")
-                % {"n": len({e.row for e in result.errors})},
+                _("%(n)d rows have errors; nothing was imported.") % {"n": result.bad_rows},
                 code="import_invalid",
                 details=[e.__dict__ for e in result.errors[:1000]],
             )
         result.rows = 0
     seen = {}
-    bad_rows: list[tuple[dict[str, str], list[RowError]]] = []
     batch: list[_Row] = []
+    error_file = _ErrorFile(Path(error_path)) if error_path is not None else None
     for n, raw in read_rows(path):
         result.rows += 1
         row, errs = _validate(n, raw, grids, scope, seen)
         if errs:
-            result.errors += errs
-            bad_rows.append((raw, errs))
+            result.add_errors(errs)
+            if error_file is not None:
+                error_file.write(raw, errs)
             continue
         batch.append(row)
         if len(batch) >= BATCH:
@@ -279,9 +290,10 @@ def people_import(
         _write(batch, result)
         if progress:
             progress.advance(len(batch))
-    if bad_rows and error_path is not None:
-        _write_errors(Path(error_path), bad_rows)
-        result.error_file = str(error_path)
+    if error_file is not None:
+        error_file.close()
+        if result.bad_rows:
+            result.error_file = str(error_path)
     audit.record(
         actor=actor,
         action="people.import",
@@ -444,17 +456,28 @@ def _insert_residents(rows: list[Resident]) -> None:
             cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
 
 
-def _write_errors(path: Path, bad_rows) -> None:
-    """The bad rows with their errors, ready to be fixed and imported again. ID numbers and
-    phones are written as they were given: the file goes back to the clerk who supplied them."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS + ["error"])
-        for raw, errs in bad_rows:
-            w.writerow(
-                [raw.get(c, "") for c in COLUMNS]
-                + ["; ".join(f"{e.column}: {e.reason}" for e in errs)]
-            )
+class _ErrorFile:
+    """The bad rows with their errors, written as they are found (constant memory), ready to
+    be fixed and imported again. ID numbers and phones are written as they were given: the file
+    goes back to the clerk who supplied them. Removed again if no row was bad."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
+        self.w = csv.writer(self.fh)
+        self.w.writerow(COLUMNS + ["error"])
+        self.rows = 0
+
+    def write(self, raw: dict[str, str], errs: list[RowError]) -> None:
+        self.rows += 1
+        self.w.writerow(
+            [raw.get(c, "") for c in COLUMNS] + ["; ".join(f"{e.column}: {e.reason}" for e in errs)]
+        )
+
+    def close(self) -> None:
+        self.fh.close()
+        if not self.rows:
+            self.path.unlink(missing_ok=True)
 
 
 def people_export(*, actor, code: str, request=None) -> Iterator[str]:
