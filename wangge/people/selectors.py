@@ -20,7 +20,7 @@ from wangge.accounts.scope import scope_for
 from wangge.core.errors import NotFound, ValidationError
 from wangge.core.masking import mask_id_number, mask_name, mask_phone
 from wangge.people.crypto import Field, get_keyring
-from wangge.people.enums import CARE_VISIT_DAYS, CareLevel
+from wangge.people.enums import CARE_VISIT_DAYS, CareLevel, Relation
 from wangge.people.models import CareAssessment, Resident, Tag
 from wangge.people.text import ID_RE as _ID_RE
 from wangge.people.text import PHONE_RE as _PHONE_RE
@@ -109,6 +109,10 @@ class ResidentView:
     tags: list[str]
     has_id_number: bool
     has_phone: bool
+    # labels for people (the API keeps the codes above)
+    care_label: str = ""
+    relation_label: str = ""
+    tag_names: tuple[str, ...] = ()
 
 
 def _masked_values(r: Resident) -> tuple[str, str]:
@@ -147,7 +151,21 @@ def resident_view(*, actor, resident: Resident, tags: list[str] | None = None) -
         tags=tags,
         has_id_number=bool(resident.id_number_enc),
         has_phone=bool(resident.phone_enc),
+        care_label=str(CareLevel(level).label) if level else "",
+        relation_label=str(Relation(resident.relation).label),
+        tag_names=tuple(_tag_names().get(t, t) for t in tags),
     )
+
+
+def _tag_names() -> dict[str, str]:
+    """Tag code → name in the active language (the tag table is small)."""
+    from django.utils.translation import get_language
+
+    zh = (get_language() or "").startswith("zh")
+    return {
+        code: (name if zh else name_en)
+        for code, name, name_en in Tag.objects.values_list("code", "name", "name_en")
+    }
 
 
 def resident_views(*, actor, residents) -> list[ResidentView]:
