@@ -61,6 +61,8 @@ def build_demo(scale: str, data_dir: str) -> float:
             "demo",
             "--scale",
             scale,
+            "--residents",
+            "0",  # places only: that is what this benchmark times
             "--no-serve",
         ],
         check=True,
@@ -182,7 +184,7 @@ def main() -> None:
         demo_build(
             scale=args.scale,
             seed=20260101,
-            ctx=DemoContext(scale=args.scale, seed=20260101, verbose=False),
+            ctx=DemoContext(scale=args.scale, seed=20260101, verbose=False, residents=0),
         )
         print(f"places built in-process: {time.perf_counter() - t:.1f}s")
 
