@@ -203,7 +203,11 @@ def _fill_street(ctx, micros, per_micro, names, tag_ids, used: set[str]) -> None
             if size >= 2:
                 members.append((Relation.SPOUSE, max(20, head_age + rp.randrange(-5, 6))))
             for _k in range(size - len(members)):
-                band = rp.choices(BAND_INDEX, weights=AGE_BANDS)[0]
+                # the members beyond a couple are mostly their children (under 20)
+                if rp.random() < 0.7:
+                    band = rp.choices(BAND_INDEX[:4], weights=AGE_BANDS[:4])[0]
+                else:
+                    band = rp.choices(BAND_INDEX, weights=AGE_BANDS)[0]
                 age = min(99, band * 5 + rp.randrange(0, 5))
                 rel = (
                     Relation.CHILD
