@@ -22,8 +22,8 @@ def _an_elder_in(prefix: str) -> Resident:
 def _full(r: Resident) -> tuple[str, str]:
     k = get_keyring()
     return (
-        k.decrypt(r.id_number_enc, field=Field.ID_NUMBER),
-        k.decrypt(r.phone_enc, field=Field.PHONE),
+        k.decrypt(r.id_number_enc, field=Field.ID_NUMBER) if r.id_number_enc else "",
+        k.decrypt(r.phone_enc, field=Field.PHONE) if r.phone_enc else "",
     )
 
 
