@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "wangge.regions",
     "wangge.accounts",
     "wangge.people",
+    "wangge.verification",
     "wangge.demo",
 ]
 

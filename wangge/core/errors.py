@@ -59,3 +59,11 @@ class PermissionDenied(ApplicationError):
 
     status = 403
     code = "permission_denied"
+
+
+class Conflict(ApplicationError):
+    """The request is well formed but the object has moved on (already done, closed, taken by
+    someone else); answers 409 with what it is now."""
+
+    status = 409
+    code = "conflict"

@@ -352,3 +352,175 @@ def keys_reencrypt(*, actor, batch: int = 2000, progress=None) -> int:
         details={"active": keys.active_key_id, "rows": changed},
     )
     return changed
+
+
+# --- corrections (door-to-door verification and the record page) -------------------------------
+PERSONAL_MASKS = {
+    "name": "mask_name",
+    "id_number": "mask_id_number",
+    "phone": "mask_phone",
+}
+
+
+def _masked(field: str, value: str) -> str:
+    from wangge.core import masking
+
+    name = PERSONAL_MASKS.get(field)
+    return getattr(masking, name)(value) if (name and value) else (value or "")
+
+
+@transaction.atomic
+def resident_correct(*, actor, resident: Resident, changes: dict[str, str]) -> list[tuple]:
+    """Correct fields of a resident (name, id_number, phone, registration, relation). Returns
+    ``(field, old, new)`` for each field that really changed, personal values masked. The ID
+    number is validated (and gives sex and birth date again) and must not belong to another
+    record; phones are checked. Nothing is written when a value is invalid."""
+    require(actor, Perm.PEOPLE_EDIT)
+    scope_for(actor).check(resident.grid_code)
+    keys = get_keyring()
+    diffs: list[tuple] = []
+    updates: dict = {}
+    for field, value in changes.items():
+        value = (value or "").strip()
+        if field == "name":
+            if not value:
+                raise ValidationError(_("A name is required."), code="invalid_name")
+            if value[:50] != resident.name:
+                diffs.append((field, _masked(field, resident.name), _masked(field, value)))
+                updates["name"] = value[:50]
+        elif field == "id_number":
+            if not value:
+                continue  # an ID number is never erased on site
+            info = validate_id_number(value)
+            index = keys.blind_index(info.number, field=Field.ID_NUMBER)
+            if index == resident.id_number_index:
+                continue
+            if Resident.objects.filter(id_number_index=index).exclude(pk=resident.pk).exists():
+                raise ValidationError(
+                    _("A resident with this ID number is already registered."),
+                    code="duplicate_id_number",
+                )
+            old = (
+                keys.decrypt(resident.id_number_enc, field=Field.ID_NUMBER)
+                if resident.id_number_enc
+                else ""
+            )
+            diffs.append((field, _masked(field, old), _masked(field, info.number)))
+            updates.update(
+                id_number_enc=keys.encrypt(info.number, field=Field.ID_NUMBER),
+                id_number_index=index,
+                sex=info.sex,
+                birth_date=info.birth_date,
+            )
+        elif field == "phone":
+            digits = _phone_ok(value) if value else ""
+            index = keys.blind_index(digits, field=Field.PHONE) if digits else ""
+            if index == resident.phone_index:
+                continue
+            old = keys.decrypt(resident.phone_enc, field=Field.PHONE) if resident.phone_enc else ""
+            diffs.append((field, _masked(field, old), _masked(field, digits)))
+            updates.update(
+                phone_enc=keys.encrypt(digits, field=Field.PHONE) if digits else "",
+                phone_index=index,
+            )
+        elif field in ("registration", "relation"):
+            enum = Registration if field == "registration" else Relation
+            try:
+                new = enum(value)
+            except ValueError:
+                raise ValidationError(
+                    _("Unknown value %(value)s for %(field)s.") % {"value": value, "field": field},
+                    code="invalid_choice",
+                ) from None
+            if new != getattr(resident, field):
+                diffs.append((field, getattr(resident, field), new.value))
+                updates[field] = new.value
+        else:
+            raise ValidationError(_("Unknown field %(field)s.") % {"field": field})
+    if updates:
+        try:
+            with transaction.atomic():
+                Resident.objects.filter(pk=resident.pk).update(**updates, updated_at=timezone.now())
+        except IntegrityError:
+            raise ValidationError(
+                _("A resident with this ID number is already registered."),
+                code="duplicate_id_number",
+            ) from None
+        for k, v in updates.items():
+            setattr(resident, k, v)
+        audit.record(
+            actor=actor,
+            action="people.correct",
+            obj=resident,
+            details={"changes": [{"field": f, "old": o, "new": n} for f, o, n in diffs]},
+        )
+    return diffs
+
+
+@transaction.atomic
+def resident_move_out(*, actor, resident: Resident, on: date | None = None) -> None:
+    """The resident no longer lives in the house; the record stays (with its history)."""
+    require(actor, Perm.PEOPLE_EDIT)
+    scope_for(actor).check(resident.grid_code)
+    on = on or timezone.localdate()
+    Resident.objects.filter(pk=resident.pk).update(moved_out=on, updated_at=timezone.now())
+    resident.moved_out = on
+    if resident.house_id:
+        House.objects.filter(pk=resident.house_id, head_id=resident.pk).update(head=None)
+    audit.record(
+        actor=actor, action="people.move_out", obj=resident, details={"on": on.isoformat()}
+    )
+
+
+@transaction.atomic
+def resident_move_in(*, actor, resident: Resident, house: House, on: date | None = None) -> None:
+    """A resident already on record (e.g. from another house in the scope) moves in."""
+    require(actor, Perm.PEOPLE_EDIT)
+    scope = scope_for(actor)
+    scope.check(resident.grid_code)
+    scope.check(house.grid_code)
+    on = on or timezone.localdate()
+    Resident.objects.filter(pk=resident.pk).update(
+        house=house,
+        grid_code=house.grid_code,
+        moved_in=on,
+        moved_out=None,
+        updated_at=timezone.now(),
+    )
+    resident.house, resident.grid_code, resident.moved_in, resident.moved_out = (
+        house,
+        house.grid_code,
+        on,
+        None,
+    )
+    audit.record(
+        actor=actor,
+        action="people.move_in",
+        obj=resident,
+        details={"house": house.pk, "on": on.isoformat()},
+    )
+
+
+@transaction.atomic
+def house_use_set(*, actor, house: House, use: str) -> tuple[str, str] | None:
+    """Set what a house is used for; returns ``(old, new)`` or None when unchanged."""
+    from wangge.people.enums import HouseUse
+
+    require(actor, Perm.PEOPLE_EDIT)
+    scope_for(actor).check(house.grid_code)
+    try:
+        new = HouseUse(use)
+    except ValueError:
+        raise ValidationError(
+            _("Unknown value %(value)s for %(field)s.") % {"value": use, "field": "use"},
+            code="invalid_choice",
+        ) from None
+    if new == house.use:
+        return None
+    old = house.use
+    House.objects.filter(pk=house.pk).update(use=new.value)
+    house.use = new.value
+    audit.record(
+        actor=actor, action="people.house_use", obj=house, details={"old": old, "new": new.value}
+    )
+    return old, new.value
