@@ -20,4 +20,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("regions/", include("wangge.regions.urls")),
     path("people/", include("wangge.people.urls")),
+    path("verify/", include("wangge.verification.urls")),
 ]

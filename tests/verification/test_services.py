@@ -54,6 +54,7 @@ def _task_with_members(rnd, n=1):
 
 def test_round_has_one_task_per_household_and_a_retry_creates_nothing(post_of):
     micro = post_of("micro")
+    audits = AuditEntry.objects.filter(action="verification.round_create").count()
     rnd = services.round_create(actor=micro, code=MICRO, cycle="2027")
     houses = House.objects.filter(grid_code__startswith=MICRO).count()
     assert houses > 0 and rnd.tasks_total == houses == rnd.tasks.count()
@@ -72,7 +73,7 @@ def test_round_has_one_task_per_household_and_a_retry_creates_nothing(post_of):
     # another cycle is a new round beside the old one (history)
     later = services.round_create(actor=post_of("grid"), code=GRID, cycle="2028")
     assert later.tasks_total == House.objects.filter(grid_code__startswith=GRID).count()
-    assert AuditEntry.objects.filter(action="verification.round_create").count() == 2
+    assert AuditEntry.objects.filter(action="verification.round_create").count() == audits + 2
 
 
 def test_round_needs_a_grid_in_scope_and_the_permission(post_of):
@@ -158,6 +159,7 @@ def test_a_bad_value_writes_nothing(post_of):
     task = _task_with_members(rnd, 2)
     members = _confirm_all(task)
     first = Resident.objects.get(pk=members[0].resident_id)
+    audits = AuditEntry.objects.count()
     members[0] = MemberCheck(first.pk, "correct", {"name": "改了名"})
     good = make_id_number("510104", date(1948, 5, 6), 31, "female")
     bad = good[:-1] + ("1" if good[-1] != "1" else "2")  # wrong check character
@@ -168,7 +170,7 @@ def test_a_bad_value_writes_nothing(post_of):
     first.refresh_from_db()
     assert task.state == TaskState.PENDING and first.name != "改了名"
     assert not FieldChange.objects.filter(task=task).exists()
-    assert not AuditEntry.objects.filter(action="people.correct").exists()
+    assert AuditEntry.objects.count() == audits
 
 
 def test_every_member_must_be_answered_and_belong_to_the_household(post_of):
@@ -311,7 +313,7 @@ def test_closing_needs_a_note_while_households_are_pending_and_last_task_closes(
     closed = services.round_close(actor=micro, rnd=other, note="停电，改期入户")
     assert closed.state == RoundState.CLOSED and closed.close_note == "停电，改期入户"
     history = list(selectors.round_list(actor=micro, filters={"code": MICRO}))
-    assert [r.cycle for r in history] == ["2028", "2027"]
+    assert [r.cycle for r in history][:2] == ["2028", "2027"]
 
 
 def _independent_coverage(code, cycle):
@@ -365,7 +367,7 @@ def test_coverage_is_scoped_and_per_cycle(post_of):
     assert selectors.coverage(actor=micro, code=MICRO, cycle="2027").total.verified == 1
     newest = selectors.coverage(actor=micro, code=MICRO)
     assert newest.cycle == "2028" and newest.total.verified == 0
-    assert newest.cycles == ["2028", "2027"]
+    assert newest.cycles[:2] == ["2028", "2027"]
     with pytest.raises(NotFound):
         selectors.coverage(actor=post_of("micro"), code=_other_micro())
 
@@ -384,7 +386,7 @@ def test_discrepancy_report_lists_changes_under_a_node(post_of):
     assert ("corrected", "registration") in as_dict or Resident.objects.get(
         pk=members[0].resident_id
     ).registration == "floating"
-    listed = selectors.change_list(actor=post_of("street"), code=COMMUNITY[:9])
+    listed = selectors.change_list(actor=post_of("street"), code=COMMUNITY[:9], cycle="2027")
     assert listed.count() == FieldChange.objects.filter(task=task).count()
     assert not selectors.change_list(actor=micro, code=MICRO, cycle="1999").exists()
     with pytest.raises(NotFound):

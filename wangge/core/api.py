@@ -86,3 +86,6 @@ def register_routers() -> None:
     from wangge.people.api import router as people_router
 
     api.add_router("/people", people_router)
+    from wangge.verification.api import router as verification_router
+
+    api.add_router("/verification", verification_router)

@@ -20,7 +20,7 @@ from wangge.accounts.scope import scope_for
 from wangge.core.errors import NotFound, ValidationError
 from wangge.core.masking import mask_id_number, mask_name, mask_phone
 from wangge.people.crypto import Field, get_keyring
-from wangge.people.enums import CARE_VISIT_DAYS, CareLevel, Relation
+from wangge.people.enums import CARE_VISIT_DAYS, CareLevel, Registration, Relation
 from wangge.people.models import CareAssessment, Resident, Tag
 from wangge.people.text import ID_RE as _ID_RE
 from wangge.people.text import PHONE_RE as _PHONE_RE
@@ -112,6 +112,7 @@ class ResidentView:
     # labels for people (the API keeps the codes above)
     care_label: str = ""
     relation_label: str = ""
+    registration_label: str = ""
     tag_names: tuple[str, ...] = ()
 
 
@@ -153,6 +154,7 @@ def resident_view(*, actor, resident: Resident, tags: list[str] | None = None) -
         has_phone=bool(resident.phone_enc),
         care_label=str(CareLevel(level).label) if level else "",
         relation_label=str(Relation(resident.relation).label),
+        registration_label=str(Registration(resident.registration).label),
         tag_names=tuple(_tag_names().get(t, t) for t in tags),
     )
 
