@@ -391,3 +391,20 @@ def test_discrepancy_report_lists_changes_under_a_node(post_of):
     assert not selectors.change_list(actor=micro, code=MICRO, cycle="1999").exists()
     with pytest.raises(NotFound):
         selectors.change_list(actor=post_of("grid"), code=_other_micro())
+
+
+def test_a_place_without_households_gets_no_round(post_of):
+    from wangge.regions.models import Grid
+
+    empty = [
+        g
+        for g in Grid.objects.filter(code__startswith=COMMUNITY).values_list("code", flat=True)
+        if not House.objects.filter(grid_code__startswith=g).exists()
+    ]
+    assert empty, "the demo community has exclusive grids without households"
+    with pytest.raises(ValidationError) as e:
+        services.round_create(actor=post_of("community"), code=empty[0], cycle="2029")
+    assert e.value.code == "no_households"
+    made = services.rounds_create_for(actor=post_of("community"), code=COMMUNITY, cycle="2029")
+    assert made and empty[0] not in {r.place_code for r in made}
+    assert all(r.tasks_total > 0 for r in made)

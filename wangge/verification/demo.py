@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from wangge.accounts.models import Post
 from wangge.accounts.scope import SYSTEM
 from wangge.demo.registry import DemoContext, demo_step
-from wangge.people.models import Resident
+from wangge.people.models import House, Resident
 from wangge.regions.models import Grid
 from wangge.verification import services
 from wangge.verification.enums import RoundState, TaskOutcome, TaskState
@@ -51,8 +51,8 @@ def verification(ctx: DemoContext) -> dict:
     )
     rng = ctx.rng("verification")
     with transaction.atomic():
-        for g in grids:  # the previous cycle: done and closed
-            rnd = services.round_create(actor=SYSTEM, code=g, cycle=last)
+        for rnd in services.rounds_create_for(actor=SYSTEM, code=DEMO_STREET, cycle=last):
+            # the previous cycle: done and closed
             _confirm_share(rnd, 0.96, rng, now - timedelta(days=300), days=60)
             Round.objects.filter(pk=rnd.pk).update(
                 state=RoundState.CLOSED, closed_at=now - timedelta(days=230)
@@ -64,7 +64,11 @@ def verification(ctx: DemoContext) -> dict:
             .order_by("code")
             .values_list("code", flat=True)
         )
-        current = [services.round_create(actor=SYSTEM, code=g, cycle=this) for g in mine + micros]
+        current = [
+            services.round_create(actor=SYSTEM, code=g, cycle=this)
+            for g in mine + micros
+            if House.objects.filter(grid_code__startswith=g).exists()
+        ]
         for rnd in current:
             if rnd.place_code == DEMO_MICRO:
                 continue
@@ -106,7 +110,7 @@ def _confirm_share(rnd: Round, share: float, rng, start, *, days: int) -> None:
 
 def _visit_some(rnd: Round, rng) -> None:
     """A few real visits through the service: a move-out, a vacancy, a phone corrected."""
-    tasks = list(rnd.tasks.filter(state=TaskState.PENDING).order_by("id")[:6])
+    tasks = list(rnd.tasks.filter(state=TaskState.PENDING).order_by("id")[:3])
     for i, t in enumerate(tasks):
         ids = list(
             Resident.objects.filter(house_id=t.house_id, moved_out__isnull=True)

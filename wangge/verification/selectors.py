@@ -189,7 +189,7 @@ def coverage(*, actor, code: str, cycle: str = "") -> Coverage:
         ):
             r = row(c)
             r.in_rounds, r.verified, r.corrected, r.vacant = n, done, corr, vac
-        names = _names(list(rows))
+        names = place_names(list(rows))
         for c, r in rows.items():
             r.name = names.get(c, c)
     return Coverage(
@@ -200,14 +200,14 @@ def coverage(*, actor, code: str, cycle: str = "") -> Coverage:
     )
 
 
-def _names(codes: list[str]) -> dict[str, str]:
+def place_names(codes: list[str]) -> dict[str, str]:
     out = dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
     out.update(Grid.objects.filter(code__in=codes).values_list("code", "name"))
     return out
 
 
 def _place_name(code: str) -> str:
-    return _names([code]).get(code, code)
+    return place_names([code]).get(code, code)
 
 
 # --- discrepancies ------------------------------------------------------------------------------

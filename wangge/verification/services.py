@@ -84,13 +84,20 @@ def round_create(*, actor, code: str, cycle: str, due_date: date | None = None) 
             % {"other": existing[0].place_code, "cycle": cycle},
             code="round_overlaps",
         )
+    houses = House.objects.filter(**C.prefix_filter(code, "grid_code"))
+    if not houses.exists():
+        raise ValidationError(
+            _("No households are on record under %(code)s: there is nothing to verify.")
+            % {"code": code},
+            code="no_households",
+        )
     rnd = Round.objects.create(
         place_code=code, cycle=cycle, due_date=due_date, created_by=_post(actor)
     )
-    houses = House.objects.filter(**C.prefix_filter(code, "grid_code")).values_list(
-        "id", "grid_code"
-    )
-    tasks = [Task(round=rnd, house_id=h, grid_code=g) for h, g in houses.iterator(chunk_size=5000)]
+    tasks = [
+        Task(round=rnd, house_id=h, grid_code=g)
+        for h, g in houses.values_list("id", "grid_code").iterator(chunk_size=5000)
+    ]
     Task.objects.bulk_create(tasks, batch_size=2000)
     rnd.tasks_total = len(tasks)
     rnd.save(update_fields=["tasks_total"])
@@ -121,6 +128,8 @@ def rounds_create_for(*, actor, code: str, cycle: str, due_date: date | None = N
     for g in grids:
         if _overlapping(g, cycle).exclude(place_code=g).exists():
             continue
+        if not House.objects.filter(**C.prefix_filter(g, "grid_code")).exists():
+            continue  # exclusive grids (schools, markets …) often have no households
         made.append(round_create(actor=actor, code=g, cycle=cycle, due_date=due_date))
     return made
 

@@ -53,6 +53,9 @@ def overview(request):
         actor=post, filters={"code": code, "state": request.GET.get("state", "")}
     )
     page = Paginator(rounds, 20).get_page(request.GET.get("page"))
+    names = selectors.place_names([r.place_code for r in page])
+    for r in page:
+        r.place_name = names.get(r.place_code, "")
     query = request.GET.copy()
     query.pop("page", None)
     parent = C.parent_code(code)
