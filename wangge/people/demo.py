@@ -317,3 +317,64 @@ def _care_level(r: random.Random, tags: list[str]) -> str:
     if {"empty_nest", "disabled", "seriously_ill", "left_behind_child"} & set(tags):
         return r.choices([CareLevel.YELLOW, CareLevel.GREEN], [0.4, 0.6])[0]
     return ""
+
+
+# The person of the walk-through in the README: a woman living alone in the demo micro-grid,
+# red care level, whom the community secretary finds by her ID number.
+WALKTHROUGH_MICRO = "510104017001001001"
+WALKTHROUGH = {
+    "name": "王秀英",
+    "birth": date(1941, 3, 8),
+    "order": 124,
+    "phone": "13880461234",
+    "contacts": [{"name": "李建国", "relation": "儿子", "phone": "13908172345"}],
+    "reason": "独居，高龄，患高血压，行动不便",
+}
+
+
+@demo_step("walkthrough", order=35, description=_("the walk-through's resident"))
+def walkthrough(ctx: DemoContext) -> dict:
+    from wangge.people.services import care_level_set, resident_register, resident_tag_set
+
+    building = (
+        Building.objects.filter(grid_code__startswith=WALKTHROUGH_MICRO).order_by("id").first()
+    )
+    if building is None:
+        return {"residents": 0}
+    w = WALKTHROUGH
+    keys = get_keyring()
+    for order in range(w["order"], w["order"] + 200, 2):  # skip numbers the generator used
+        id_number = make_id_number("510104", w["birth"], order, "female")
+        index = keys.blind_index(id_number, field=Field.ID_NUMBER)
+        other = Resident.objects.filter(id_number_index=index).first()
+        if other is None or other.name == w["name"]:
+            break
+    if other is None:
+        with transaction.atomic():
+            house, _created = House.objects.get_or_create(
+                building=building,
+                unit="1",
+                room="601",
+                defaults={"grid_code": building.grid_code, "floor": 6},
+            )
+            r = resident_register(
+                actor=SYSTEM,
+                house=house,
+                name=w["name"],
+                id_number=id_number,
+                phone=w["phone"],
+                contacts=w["contacts"],
+            )
+            resident_tag_set(actor=SYSTEM, resident=r, tag_code="elderly_alone")
+            care_level_set(actor=SYSTEM, resident=r, level=CareLevel.RED, reason=w["reason"])
+    if ctx.data_dir is not None:
+        from wangge.accounts.demo import ACCOUNTS_FILE
+
+        path = ctx.data_dir / ACCOUNTS_FILE
+        if path.exists() and id_number not in path.read_text(encoding="utf-8"):
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(
+                    f"# walk-through: sign in as community, search the ID number {id_number} "
+                    f"({w['name']}, living alone, red care level)\n"
+                )
+    return {"residents": 1}

@@ -258,7 +258,10 @@ def care_level_set(*, actor, resident: Resident, level: str, reason: str) -> Car
     if not (reason or "").strip():
         raise ValidationError(_("Give the reason for the care level."))
     a = CareAssessment.objects.create(
-        resident=resident, level=level, reason=reason.strip()[:300], assessor=actor
+        resident=resident,
+        level=level,
+        reason=reason.strip()[:300],
+        assessor=actor if getattr(actor, "pk", None) else None,  # None: the platform (imports)
     )
     Resident.objects.filter(pk=resident.pk).update(care_level=level)
     resident.care_level = level
