@@ -108,16 +108,24 @@ class Field(StrEnum):
 def normalize_id_number(s: str) -> str:
     """``" 5101 0419900101 123x "`` → ``"51010419900101123X"``: full-width characters folded
     (NFKC), whitespace removed, a final ``x`` upper-cased. Nothing is validated here."""
-    s = "".join(unicodedata.normalize("NFKC", s).split())
+    if not s.isascii():  # NFKC changes no ASCII character
+        s = unicodedata.normalize("NFKC", s)
+    s = "".join(s.split())
     if s.endswith("x"):
         s = s[:-1] + "X"
     return s
 
 
+_NOT_DIGITS = re.compile(r"[^0-9]+")
+
+
 def normalize_phone(s: str) -> str:
     """``"+86 138-1234-5678"`` → ``"13812345678"``: digits only (full-width folded), and a leading
     country code ``86`` dropped from a 13-digit number (``0086`` from a 15-digit one)."""
-    digits = "".join(ch for ch in unicodedata.normalize("NFKC", s) if "0" <= ch <= "9")
+    if s.isascii():  # fast path: NFKC changes no ASCII character
+        digits = s if s.isdigit() else _NOT_DIGITS.sub("", s)
+    else:
+        digits = "".join(ch for ch in unicodedata.normalize("NFKC", s) if "0" <= ch <= "9")
     if len(digits) == 13 and digits.startswith("86"):
         return digits[2:]
     if len(digits) == 15 and digits.startswith("0086"):
@@ -480,6 +488,13 @@ class Keyring:
         """Whether ``value`` has blind index ``index`` (constant-time comparison)."""
         return std_hmac.compare_digest(self.blind_index(value, field=field), index)
 
+    def for_field(self, field: str) -> FieldCrypto:
+        """Encryption and blind index of one field with the cipher, associated data and HMAC
+        prefix prepared once: the same tokens and indexes as ``encrypt`` and ``blind_index``, at a
+        fraction of the cost per value. For bulk work (imports); holds key material like the
+        keyring itself, so it is never pickled or logged."""
+        return FieldCrypto(self, field)
+
     # -- rotation
 
     def rotate(self, new_key_id: str | None = None) -> Keyring:
@@ -498,6 +513,57 @@ class Keyring:
         keys = dict(self._keys)
         keys[new_key_id] = secrets.token_bytes(self._suite.key_bytes)
         return Keyring(cipher=self._suite, keys=keys, active=new_key_id, index_key=self._index_key)
+
+
+class FieldCrypto:
+    """``Keyring.encrypt`` and ``Keyring.blind_index`` for one field, with everything that does
+    not depend on the value made once: the AEAD object (AES-GCM), the associated data, the token
+    prefix and an HMAC already fed with the index prefix (copied for each value). Tokens are in the
+    keyring's format under its active key, indexes equal to ``blind_index``. Safe to use from one
+    thread at a time per instance; make one per thread."""
+
+    __slots__ = ("field", "_suite", "_key", "_ad", "_prefix", "_aead", "_mac", "_normalize")
+
+    def __init__(self, keyring: Keyring, field: str) -> None:
+        self.field = field
+        self._suite = keyring._suite
+        self._key = keyring._keys[keyring._active]
+        self._ad = _associated_data(field)
+        self._prefix = f"{keyring._suite}:{keyring._active}:"
+        self._aead = AESGCM(self._key) if self._suite is CipherSuite.AES_GCM else None
+        algorithm = hashes.SHA256() if self._suite is CipherSuite.AES_GCM else hashes.SM3()
+        self._mac = crypto_hmac.HMAC(keyring._index_key, algorithm)
+        self._mac.update(_INDEX_PREFIX + field.encode("utf-8") + b"\x00")
+        self._normalize = _NORMALIZERS.get(field, str.strip)
+
+    def encrypt(self, plaintext: str) -> str:
+        """As ``Keyring.encrypt(plaintext, field=self.field)``."""
+        if not isinstance(plaintext, str):
+            raise TypeError("plaintext must be a str")
+        nonce = os.urandom(NONCE_BYTES)
+        data = plaintext.encode("utf-8")
+        if self._aead is not None:
+            sealed = self._aead.encrypt(nonce, data, self._ad)
+        else:
+            sealed = _seal(self._suite, self._key, nonce, data, self._ad)
+        return self._prefix + _b64url(nonce + sealed)
+
+    def blind_index(self, value: str) -> str:
+        """As ``Keyring.blind_index(value, field=self.field)``."""
+        normalised = self._normalize(value)
+        if not normalised:
+            raise ValueError("nothing to index")
+        mac = self._mac.copy()
+        mac.update(normalised.encode("utf-8"))
+        return mac.finalize().hex()
+
+    def __repr__(self) -> str:
+        return f"<FieldCrypto field={self.field} cipher={self._suite}>"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("FieldCrypto cannot be pickled (it holds key material).")
 
 
 def _malformed() -> CryptoError:
