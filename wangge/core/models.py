@@ -3,10 +3,14 @@
 Rows are written only through ``wangge.core.audit.record()``. The model refuses updates and
 deletes, and so does the database (triggers, migration ``0002``); ``audit.verify()`` recomputes
 the chain to detect anything that got past both.
+
+Also here: the working calendar's administrator entries (``CalendarDay``, read by
+``wangge.core.workcal``) and the counter that tells every process to reload them.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -111,3 +115,58 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head: {self.count} rows, last {self.last_hash[:12]}…"
+
+
+class CalendarDay(models.Model):
+    """An administrator's entry on the working calendar: ``date`` is a workday or a day off.
+
+    Rows override the ``chinesecalendar`` package (which covers the years up to its release) and
+    the Monday–Friday rule beyond it. Written only through ``workcal.calendar_day_set()`` and
+    ``calendar_day_unset()``, which bump ``CalendarVersion`` so every process reloads.
+    """
+
+    date = models.DateField(_("date"), unique=True)
+    is_workday = models.BooleanField(
+        _("workday"), help_text=_("Checked: a working day (e.g. an adjusted weekend workday).")
+    )
+    name = models.CharField(
+        _("name"), max_length=50, blank=True, help_text=_("The holiday, e.g. 国庆节.")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+
+    def __str__(self) -> str:
+        kind = _("workday") if self.is_workday else _("day off")
+        return f"{self.date:%Y-%m-%d} {kind} {self.name}".rstrip()
+
+
+class CalendarVersion(models.Model):
+    """A counter (the single row pk=1) bumped by every write to ``CalendarDay``; each process's
+    working calendar compares it with the version it was built from and reloads when they
+    differ."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("calendar version")
+        verbose_name_plural = _("calendar version")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="core_calendarversion_single"),
+        ]
+
+    def __str__(self) -> str:
+        return f"calendar version {self.version}"
