@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "wangge.accounts",
     "wangge.people",
     "wangge.verification",
+    "wangge.events",
     "wangge.demo",
 ]
 

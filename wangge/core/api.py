@@ -89,3 +89,6 @@ def register_routers() -> None:
     from wangge.verification.api import router as verification_router
 
     api.add_router("/verification", verification_router)
+    from wangge.events.api import router as events_router
+
+    api.add_router("/events", events_router)

@@ -1,0 +1,132 @@
+"""Reporting, deadlines, the sweep and the outbox through the services and the API."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import transaction
+
+from wangge.core.errors import ValidationError
+from wangge.core.models import AuditEntry
+from wangge.events import services
+from wangge.events.models import Event, EventLog, Notification
+
+pytestmark = pytest.mark.django_db
+MICRO = "510104017001001001"
+CST = ZoneInfo("Asia/Shanghai")
+
+
+def _report(post, **kw):
+    args = {"source": "patrol", "category": "0401", "title": "墙体开裂", "grid_code": MICRO}
+    args.update(kw)
+    return services.event_report(actor=post, **args)
+
+
+def test_same_key_same_payload_returns_the_first_event(post_of):
+    micro = post_of("micro")
+    e1, created1 = _report(micro, key="phone-123")
+    e2, created2 = _report(micro, key="phone-123")
+    assert created1 and not created2 and e1.pk == e2.pk
+    assert Event.objects.filter(idem_key="phone-123").count() == 1
+    with pytest.raises(ValidationError) as exc:
+        _report(micro, key="phone-123", title="另一件事")
+    assert exc.value.code == "key_reused"
+    # the key belongs to the reporting post: another post's same key is another event
+    e3, created3 = _report(post_of("grid"), key="phone-123")
+    assert created3 and e3.pk != e1.pk
+
+
+def test_report_locates_by_point_and_refuses_bad_input(post_of):
+    from wangge.regions.models import Grid
+
+    g = Grid.objects.get(code=MICRO)
+    e, _ = _report(post_of("micro"), grid_code="", lon=g.centroid_lon, lat=g.centroid_lat)
+    assert e.grid_code.startswith(MICRO[:12])
+    for bad in ({"category": "04"}, {"category": "nope"}, {"title": " "}, {"urgency": "x"}):
+        with pytest.raises(ValidationError):
+            _report(post_of("micro"), **bad)
+    with pytest.raises(ValidationError):
+        _report(post_of("micro"), grid_code="", lon=None, lat=None)
+
+
+def test_deadlines_follow_the_working_calendar(post_of):
+    # Friday 30 Sep 2022 17:00, before the National Day holiday (1–7 Oct; 8–9 Oct workdays)
+    at = datetime(2022, 9, 30, 17, 0, tzinfo=CST)
+    e, _ = _report(post_of("micro"), at=at)
+    assert e.response_due.astimezone(CST).date() >= datetime(2022, 10, 8).date()
+    urgent, _ = _report(post_of("micro"), at=at, urgency="emergency", title="燃气味")
+    assert urgent.response_due - at == timedelta(minutes=30)  # emergencies run on the clock
+
+
+def test_transition_writes_log_audit_and_notices_in_one_transaction(post_of):
+    e, _ = _report(post_of("micro"), category="0303", title="单车堆积")
+    notices = Notification.objects.count()
+    logs = EventLog.objects.count()
+    audits = AuditEntry.objects.count()
+    with transaction.atomic():
+        services.event_transition(actor=post_of("community"), event=e, action="accept")
+        assert Notification.objects.count() > notices  # the unit's "new work" notice
+        transaction.set_rollback(True)  # a crash before commit: none of it remains
+    assert (Notification.objects.count(), EventLog.objects.count(), AuditEntry.objects.count()) == (
+        notices,
+        logs,
+        audits,
+    )
+    services.event_transition(actor=post_of("community"), event=e, action="accept")
+    e.refresh_from_db()
+    assert e.state == "dispatched" and e.unit.code == "JJ-CG"
+    assert Notification.objects.filter(event=e, kind="new_work", post__unit=e.unit).exists()
+    crack, _ = _report(post_of("micro"))
+    services.event_transition(actor=post_of("community"), event=crack, action="accept")
+    crack.refresh_from_db()
+    assert crack.unit.code == "JJ-ZJ"  # cracks in a wall go to 住建 automatically
+
+
+def test_sweep_marks_overdue_once_and_escalates_where_the_category_says(post_of):
+    e, _ = _report(post_of("micro"))
+    services.event_transition(actor=post_of("community"), event=e, action="accept")
+    e.refresh_from_db()
+    later = e.handle_due + timedelta(minutes=1)
+    first = services.deadlines_sweep(now=later)
+    e.refresh_from_db()
+    assert first["overdue"] >= 1 and first["escalated"] >= 1
+    assert EventLog.objects.filter(event=e, action="overdue").count() == 1
+    # 0401 escalates automatically: the street dispatcher now holds it, with fresh deadlines
+    assert e.level == "street" and e.escalations == 1 and e.state == "accepted"
+    assert not e.overdue and e.response_due > later
+    snapshot = (EventLog.objects.count(), Notification.objects.count())
+    second = services.deadlines_sweep(now=later)
+    assert second == {"warned": 0, "overdue": 0, "escalated": 0}
+    assert (EventLog.objects.count(), Notification.objects.count()) == snapshot
+
+
+def test_sweep_warns_at_80_percent(post_of):
+    e, _ = _report(post_of("micro"), category="0303", title="单车堆积")
+    services.event_transition(actor=post_of("community"), event=e, action="accept")
+    e.refresh_from_db()
+    assert services.deadlines_sweep(now=e.warn_at - timedelta(seconds=1))["warned"] == 0
+    assert services.deadlines_sweep(now=e.warn_at + timedelta(seconds=1))["warned"] == 1
+    e.refresh_from_db()
+    assert e.warned and not e.overdue
+
+
+def test_api_report_is_idempotent_and_409_lists_allowed_actions(client_as):
+    c = client_as("micro")
+    body = {"category": "0401", "title": "墙体开裂", "grid_code": MICRO}
+    r1 = c.post("/api/events", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k9")
+    r2 = c.post("/api/events", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k9")
+    assert r1.status_code == 201 and r2.status_code == 200 and r1.json()["id"] == r2.json()["id"]
+    eid = r1.json()["id"]
+    bad = c.post(
+        f"/api/events/{eid}/actions", {"action": "handle"}, content_type="application/json"
+    )
+    assert bad.status_code == 409
+    err = bad.json()["error"]
+    assert err["code"] == "illegal_action" and err["details"]["state"] == "reported"
+    ok = client_as("community").post(
+        f"/api/events/{eid}/actions", {"action": "accept"}, content_type="application/json"
+    )
+    assert ok.status_code == 200 and ok.json()["state"] == "dispatched"
+    assert [t["action"] for t in ok.json()["timeline"]] == ["report", "accept", "dispatch"]
+    assert client_as("cadre").get(f"/api/events/{eid}").status_code == 404
+    assert client_as("micro").get("/api/events?state=open").json()["count"] >= 1

@@ -1,0 +1,174 @@
+"""The transition table, exhaustively: every (state, action, demo role) is allowed or refused
+exactly as the expectations below say. The expectations are written out by hand from the issue,
+not derived from ``workflow.py``, so a wrong row in the table fails here."""
+
+from datetime import date
+
+import pytest
+from django.db import transaction
+
+from wangge.accounts.models import Unit
+from wangge.accounts.scope import SYSTEM
+from wangge.core.errors import ApplicationError
+from wangge.events import services
+from wangge.events.enums import EventAction, EventState
+from wangge.events.models import Event, EventLog
+from wangge.events.workflow import TRANSITIONS
+
+pytestmark = pytest.mark.django_db
+
+MICRO = "510104017001001001"
+USERS = [
+    "commander",
+    "district",
+    "street",
+    "community",
+    "grid",
+    "micro",
+    "cadre",
+    "volunteer",
+    "handler",
+    "sysadmin",
+    "secadmin",
+    "auditadmin",
+    "resident",
+]
+S = EventState
+A = EventAction
+ACTIVE = {S.ACCEPTED, S.DISPATCHED, S.ACKNOWLEDGED}
+# action → (states it may be taken from, demo users who may take it on a community-level event
+# of the demo micro-grid, dispatched to the urban-management unit, reported by "micro")
+EXPECTED = {
+    A.ACCEPT: ({S.REPORTED}, {"community"}),
+    A.REJECT: ({S.REPORTED}, {"community"}),
+    A.MERGE: ({S.REPORTED, S.ACCEPTED}, {"community"}),
+    A.DISPATCH: ({S.ACCEPTED}, {"community"}),
+    A.ACKNOWLEDGE: ({S.DISPATCHED}, {"handler"}),
+    A.RETURN: ({S.DISPATCHED, S.ACKNOWLEDGED}, {"handler"}),
+    A.HANDLE: ({S.ACKNOWLEDGED}, {"handler"}),
+    A.VERIFY_PASS: ({S.HANDLED}, {"grid", "micro", "community"}),
+    A.VERIFY_FAIL: ({S.HANDLED}, {"grid", "micro", "community"}),
+    A.ESCALATE: ({S.REPORTED} | ACTIVE, {"community"}),
+    A.REQUEST_EXTENSION: ({S.DISPATCHED, S.ACKNOWLEDGED}, {"handler"}),
+    A.APPROVE_EXTENSION: ({S.DISPATCHED, S.ACKNOWLEDGED}, {"community"}),
+    A.DENY_EXTENSION: ({S.DISPATCHED, S.ACKNOWLEDGED}, {"community"}),
+    A.SUSPEND: (ACTIVE, {"community"}),
+    A.RESUME: ({S.SUSPENDED}, {"community"}),
+    A.SUPERVISE: (
+        {S.REPORTED, S.HANDLED, S.SUSPENDED} | ACTIVE,
+        {"street", "district", "commander"},
+    ),
+    # on the spot: only the grid worker who reported it (the table allows grid workers, the
+    # service adds "the reporter")
+    A.RESOLVE_ON_SPOT: ({S.REPORTED}, {"micro"}),
+}
+DATA = {
+    A.REJECT: {"reason": "invalid"},
+    A.REQUEST_EXTENSION: {"hours": 8},
+    A.SUSPEND: {"review_date": date(2030, 1, 1).isoformat()},
+}
+
+
+def test_every_declared_action_has_expectations():
+    declared = {t.action for t in TRANSITIONS}
+    assert declared == set(EXPECTED)
+
+
+@pytest.fixture
+def events_in_every_state(post_of):
+    """One event per state, in the demo micro-grid, reported by the micro-grid worker."""
+    micro = post_of("micro")
+    unit = Unit.objects.get(code="JJ-CG")
+    target, _ = services.event_report(
+        actor=micro, source="patrol", category="9901", title="merge target", grid_code=MICRO
+    )
+    out = {}
+    for state in S.values:
+        e, _ = services.event_report(
+            actor=micro,
+            source="patrol",
+            category="9901",  # other: may be resolved on the spot, no photo needed
+            title=f"state {state}",
+            grid_code=MICRO,
+        )
+        Event.objects.filter(pk=e.pk).update(
+            state=state,
+            unit=unit if state in (S.DISPATCHED, S.ACKNOWLEDGED, S.HANDLED) else None,
+            extension_hours=8,
+            suspended_from=S.ACKNOWLEDGED if state == S.SUSPENDED else "",
+            dispatched_at=e.reported_at,
+        )
+        out[state] = Event.objects.get(pk=e.pk)
+    return out, target
+
+
+def test_every_state_action_role_is_allowed_exactly_as_declared(events_in_every_state, post_of):
+    events, target = events_in_every_state
+    posts = {u: post_of(u) for u in USERS}
+    mismatches = []
+    for state, event in events.items():
+        for action, (sources, users) in EXPECTED.items():
+            for user in USERS:
+                expected = state in sources and user in users
+                data = dict(DATA.get(action, {}))
+                if action == A.MERGE:
+                    data["target"] = target.pk
+                if action == A.DISPATCH:
+                    data["unit"] = "JJ-CG"
+                ok, status = True, 200
+                with transaction.atomic():
+                    try:
+                        services.event_transition(
+                            actor=posts[user],
+                            event=event,
+                            action=action,
+                            note="测试说明",
+                            data=data,
+                        )
+                    except ApplicationError as exc:
+                        ok, status = False, exc.status
+                    transaction.set_rollback(True)
+                if ok != expected:
+                    mismatches.append((state, action.value, user, status))
+                elif not ok:
+                    assert status in (403, 404, 409), (state, action, user, status)
+    assert not mismatches, mismatches[:20]
+
+
+def test_an_illegal_action_answers_409_with_the_state_and_what_is_allowed(post_of):
+    e, _ = services.event_report(
+        actor=post_of("micro"), source="patrol", category="0303", title="单车堆积", grid_code=MICRO
+    )
+    with pytest.raises(ApplicationError) as exc:
+        services.event_transition(actor=post_of("community"), event=e, action="handle", note="x")
+    assert exc.value.status == 409
+    assert exc.value.details["state"] == "reported"
+    assert set(exc.value.details["allowed"]) >= {"accept", "reject", "escalate"}
+
+
+def test_every_transition_writes_one_log_row(post_of):
+    e, _ = services.event_report(
+        actor=post_of("micro"), source="patrol", category="0303", title="单车堆积", grid_code=MICRO
+    )
+    assert list(EventLog.objects.filter(event=e).values_list("action", flat=True)) == ["report"]
+    services.event_transition(actor=post_of("community"), event=e, action="accept")
+    e.refresh_from_db()
+    actions = list(EventLog.objects.filter(event=e).values_list("action", "post__role"))
+    # accepted, then dispatched automatically by the platform (one unit of the kind serves it)
+    assert actions == [
+        ("report", "micro_grid_worker"),
+        ("accept", "community_secretary"),
+        ("dispatch", None),
+    ]
+    assert e.state == S.DISPATCHED and e.unit.code == "JJ-CG" and e.handle_due > e.dispatched_at
+
+
+def test_system_may_dispatch_and_escalate_only(post_of):
+    e, _ = services.event_report(
+        actor=post_of("micro"), source="patrol", category="0303", title="单车堆积", grid_code=MICRO
+    )
+    with pytest.raises(ApplicationError):
+        services.event_transition(actor=SYSTEM, event=e, action="accept")
+    services.event_transition(actor=SYSTEM, event=e, action="escalate", note="超期自动上报")
+    e.refresh_from_db()
+    assert e.level == "street" and e.escalations == 1 and e.state == S.ACCEPTED

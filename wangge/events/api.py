@@ -1,0 +1,239 @@
+"""REST API of the closed loop: report (idempotent), list, detail with timeline, actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Field, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+
+from wangge.events import selectors, services
+
+router = Router(tags=["events"])
+
+
+class ErrorOut(Schema):
+    error: dict
+
+
+class ReportIn(Schema):
+    category: str = Field(description="Small category code, e.g. 0401")
+    title: str
+    description: str = ""
+    urgency: str = "normal"
+    source: str = "patrol"
+    lon: float | None = None
+    lat: float | None = None
+    grid_code: str = ""
+    address: str = ""
+    external_ref: str = ""
+    key: str = Field("", description="Idempotency key (or the Idempotency-Key header)")
+
+
+class EventOut(Schema):
+    id: int
+    number: str
+    category: str
+    category_name: str
+    title: str
+    urgency: str
+    source: str
+    state: str
+    level: str
+    grid_code: str
+    lon: float | None
+    lat: float | None
+    address: str
+    unit: str | None
+    reported_at: datetime
+    response_due: datetime | None
+    handle_due: datetime | None
+    overdue: bool
+    supervised: bool
+    rework_count: int
+
+
+class LogOut(Schema):
+    action: str
+    from_state: str
+    to_state: str
+    post: str | None
+    at: datetime
+    note: str
+    data: dict
+
+
+class EventDetailOut(EventOut):
+    description: str
+    timeline: list[LogOut]
+    allowed_actions: list[str]
+
+
+class ActionIn(Schema):
+    action: str
+    note: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CategoryOut(Schema):
+    code: str
+    parent: str | None
+    name: str
+    name_en: str
+    unit_kind: str
+    on_spot_allowed: bool
+    needs_after_photo: bool
+
+
+class NoticeOut(Schema):
+    id: int
+    kind: str
+    event_id: int | None
+    text: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+def _out(e) -> dict:
+    return {
+        **{k: getattr(e, k) for k in EventOut.model_fields if hasattr(e, k)},
+        "category": e.category.code,
+        "category_name": e.category.name,
+        "unit": e.unit.code if e.unit_id else None,
+    }
+
+
+def _detail(post, e) -> dict:
+    return {
+        **_out(e),
+        "description": e.description,
+        "timeline": [
+            {
+                "action": log.action,
+                "from_state": log.from_state,
+                "to_state": log.to_state,
+                "post": str(log.post) if log.post_id else None,
+                "at": log.at,
+                "note": log.note,
+                "data": log.data,
+            }
+            for log in selectors.event_timeline(actor=post, event=e)
+        ],
+        "allowed_actions": [a.value for a in selectors.event_actions(actor=post, event=e)],
+    }
+
+
+@router.post(
+    "",
+    response={
+        200: EventDetailOut,
+        201: EventDetailOut,
+        403: ErrorOut,
+        409: ErrorOut,
+        422: ErrorOut,
+    },
+    summary="Report an event (idempotent with a key)",
+)
+def event_report(request, body: ReportIn):
+    e, created = services.event_report(
+        actor=request.post,
+        source=body.source,
+        category=body.category,
+        title=body.title,
+        description=body.description,
+        urgency=body.urgency,
+        lon=body.lon,
+        lat=body.lat,
+        grid_code=body.grid_code,
+        address=body.address,
+        external_ref=body.external_ref,
+        key=request.headers.get("Idempotency-Key", "") or body.key,
+        request=request,
+    )
+    e = selectors.event_get(actor=request.post, event_id=e.pk) if created else e
+    return (201 if created else 200), _detail(request.post, e)
+
+
+@router.get("", response=list[EventOut], summary="Events in scope, newest first")
+@paginate(PageNumberPagination, page_size=50)
+def event_list(
+    request,
+    state: str = "",
+    category: str = "",
+    grid: str = "",
+    overdue: bool = False,
+    supervised: bool = False,
+    q: str = "",
+):
+    qs = selectors.event_list(
+        actor=request.post,
+        filters={
+            "state": state,
+            "category": category,
+            "grid": grid,
+            "overdue": overdue,
+            "supervised": supervised,
+            "q": q,
+        },
+    )
+    return _Page(qs)
+
+
+class _Page:
+    def __init__(self, qs):
+        self.qs = qs
+
+    def count(self) -> int:
+        return self.qs.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, item):
+        return [_out(e) for e in self.qs[item]]
+
+
+@router.get("/categories", response=list[CategoryOut], summary="The category taxonomy")
+def category_list(request):
+    return [
+        {
+            "code": c.code,
+            "parent": c.parent.code if c.parent_id else None,
+            "name": c.name,
+            "name_en": c.name_en,
+            "unit_kind": c.unit_kind,
+            "on_spot_allowed": c.on_spot_allowed,
+            "needs_after_photo": c.needs_after_photo,
+        }
+        for c in selectors.category_list()
+    ]
+
+
+@router.get("/inbox", response=list[NoticeOut], summary="The active post's notices")
+@paginate(PageNumberPagination, page_size=50)
+def inbox(request, unread: bool = False):
+    return selectors.inbox(actor=request.post, unread_only=unread)
+
+
+@router.get("/{event_id}", response={200: EventDetailOut, 404: ErrorOut})
+def event_detail(request, event_id: int):
+    return _detail(request.post, selectors.event_get(actor=request.post, event_id=event_id))
+
+
+@router.post(
+    "/{event_id}/actions",
+    response={200: EventDetailOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Take an action (409 with the allowed actions when it is not possible now)",
+)
+def event_action(request, event_id: int, body: ActionIn):
+    e = selectors.event_get(actor=request.post, event_id=event_id)
+    services.event_transition(
+        actor=request.post,
+        event=e,
+        action=body.action,
+        note=body.note,
+        data=body.data,
+        request=request,
+    )
+    return _detail(request.post, selectors.event_get(actor=request.post, event_id=event_id))

@@ -1,0 +1,94 @@
+"""Reads of the closed loop, always through the acting post's scope.
+
+A post sees the events of its subtree; a unit handler sees the events dispatched to its unit
+(and nothing else of the place tree's events). Missing and out of scope are the same 404.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+
+from wangge.accounts.enums import Role
+from wangge.accounts.scope import SYSTEM, scope_for
+from wangge.core.errors import NotFound, ValidationError
+from wangge.events import workflow as W
+from wangge.events.enums import OPEN_STATES, EventState
+from wangge.events.models import Category, Event, EventLog, Notification
+
+
+def _visible(actor) -> QuerySet[Event]:
+    qs = Event.objects.all()
+    if actor is SYSTEM:
+        return qs
+    if actor is None or not actor.is_active:
+        return qs.none()
+    if actor.role == Role.UNIT_HANDLER:
+        return qs.filter(unit_id=actor.unit_id) if actor.unit_id else qs.none()
+    if actor.role == Role.RESIDENT:
+        return qs.filter(reporter=actor)
+    return scope_for(actor).filter(qs, "grid_code")
+
+
+def event_list(*, actor, filters: dict | None = None) -> QuerySet[Event]:
+    """Events in scope, newest first; filters: state (or "open"), category, grid (prefix),
+    overdue, supervised, unit, level, q (number or title)."""
+    f = filters or {}
+    qs = _visible(actor).select_related("category", "unit")
+    state = f.get("state") or ""
+    if state == "open":
+        qs = qs.filter(state__in=OPEN_STATES)
+    elif state:
+        try:
+            qs = qs.filter(state=EventState(state))
+        except ValueError:
+            raise ValidationError(_("Unknown state."), code="invalid_state") from None
+    if f.get("category"):
+        qs = qs.filter(Q(category__code=f["category"]) | Q(category__parent__code=f["category"]))
+    if f.get("grid"):
+        from wangge.regions.codes import prefix_filter
+
+        qs = qs.filter(**prefix_filter(f["grid"], "grid_code"))
+    if f.get("overdue") in (True, "1", "true"):
+        qs = qs.filter(overdue=True)
+    if f.get("supervised") in (True, "1", "true"):
+        qs = qs.filter(supervised=True)
+    if f.get("level"):
+        qs = qs.filter(level=f["level"])
+    if f.get("q"):
+        q = f["q"].strip()
+        qs = qs.filter(Q(number=q) | Q(title__contains=q))
+    return qs.order_by("-reported_at", "-id")
+
+
+def event_get(*, actor, event_id) -> Event:
+    try:
+        pk = int(event_id)
+    except (TypeError, ValueError):
+        raise NotFound(_("No such event.")) from None
+    e = _visible(actor).select_related("category__parent", "unit", "reporter__user").filter(pk=pk)
+    e = e.first()
+    if e is None:
+        raise NotFound(_("No such event."))
+    return e
+
+
+def event_timeline(*, actor, event: Event) -> list[EventLog]:
+    event_get(actor=actor, event_id=event.pk)
+    return list(event.log.select_related("post__user").prefetch_related("photos"))
+
+
+def event_actions(*, actor, event: Event) -> list:
+    """What this post may do with the event now (from the workflow table)."""
+    return W.allowed_actions(actor, event)
+
+
+def category_list() -> QuerySet[Category]:
+    return Category.objects.filter(is_active=True).select_related("parent").order_by("code")
+
+
+def inbox(*, actor, unread_only: bool = False) -> QuerySet[Notification]:
+    qs = Notification.objects.filter(post=actor).select_related("event")
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.order_by("-created_at", "-id")
