@@ -130,3 +130,20 @@ def test_api_report_is_idempotent_and_409_lists_allowed_actions(client_as):
     assert [t["action"] for t in ok.json()["timeline"]] == ["report", "accept", "dispatch"]
     assert client_as("cadre").get(f"/api/events/{eid}").status_code == 404
     assert client_as("micro").get("/api/events?state=open").json()["count"] >= 1
+
+
+def test_duplicate_suggestions_are_near_recent_and_same_category(post_of):
+    from wangge.events import selectors
+    from wangge.regions.models import Grid
+
+    g = Grid.objects.get(code=MICRO)
+    lon, lat = g.centroid_lon, g.centroid_lat
+    micro = post_of("micro")
+    first, _ = _report(micro, grid_code="", lon=lon, lat=lat)
+    near, _ = _report(micro, grid_code="", lon=lon + 0.0002, lat=lat, title="同一处裂缝")  # ≈19 m
+    far, _ = _report(micro, grid_code="", lon=lon + 0.002, lat=lat, title="远处")  # ≈190 m
+    other, _ = _report(micro, grid_code="", lon=lon, lat=lat, category="0303", title="单车")
+    found = selectors.duplicate_candidates(actor=post_of("community"), event=near)
+    assert [e.pk for e, _m in found] == [first.pk]
+    assert 10 < found[0][1] < 30
+    assert far.pk not in [e.pk for e, _m in found] and other.pk not in [e.pk for e, _m in found]

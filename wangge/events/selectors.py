@@ -92,3 +92,49 @@ def inbox(*, actor, unread_only: bool = False) -> QuerySet[Notification]:
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
     return qs.order_by("-created_at", "-id")
+
+
+def duplicate_candidates(*, actor, event: Event, limit: int = 10) -> list[tuple[Event, float]]:
+    """Open events of the same category near this one in space and time — (event, metres),
+    nearest first: what a dispatcher checks before accepting (and may merge)."""
+    import math
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    event_get(actor=actor, event_id=event.pk)
+    if event.lon is None or event.lat is None:
+        return []
+    metres = float(getattr(settings, "WANGGE_DUPLICATE_METERS", 50))
+    hours = float(getattr(settings, "WANGGE_DUPLICATE_HOURS", 72))
+    dlat = metres / 111_320
+    dlon = metres / (111_320 * max(math.cos(math.radians(event.lat)), 0.01))
+    qs = (
+        _visible(actor)
+        .filter(
+            category_id=event.category_id,
+            state__in=OPEN_STATES,
+            lon__range=(event.lon - dlon, event.lon + dlon),
+            lat__range=(event.lat - dlat, event.lat + dlat),
+            reported_at__gte=event.reported_at - timedelta(hours=hours),
+            reported_at__lte=event.reported_at + timedelta(hours=hours),
+        )
+        .exclude(pk=event.pk)
+        .select_related("category")
+    )
+    out = []
+    for other in qs[:200]:
+        d = _metres(event.lon, event.lat, other.lon, other.lat)
+        if d <= metres:
+            out.append((other, round(d, 1)))
+    out.sort(key=lambda x: x[1])
+    return out[:limit]
+
+
+def _metres(lon1, lat1, lon2, lat2) -> float:
+    import math
+
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
