@@ -281,6 +281,12 @@ def test_aware_in_aware_out_in_local_time():
     assert end == at(2026, 3, 10, 17) and end.utcoffset() == 8 * H
     ny = utc.astimezone(ZoneInfo("America/New_York"))
     assert add_working_time(ny, days=2) == end
+    # UTC input across the local new year: 2026-12-31 16:30 UTC is 2027-01-01 00:30 here
+    new_year = dt.datetime(2026, 12, 31, 16, 30, tzinfo=dt.UTC)
+    assert working_time_between(new_year, at(2027, 1, 1, 9, 30)) == 0.5 * H * is_workday(
+        D(2027, 1, 1)
+    )
+    assert working_time_between(at(2026, 12, 31, 17), new_year) == 0.5 * H
     with pytest.raises(ValueError):
         add_working_time(dt.datetime(2026, 3, 6, 17), hours=1)
     with pytest.raises(ValueError):
@@ -345,6 +351,10 @@ def test_working_time_between_inverts_add_working_time(start, h):
     end = add_working_time(start, hours=h)
     elapsed = working_time_between(start, end)
     assert abs(elapsed - dt.timedelta(hours=h)) <= dt.timedelta(microseconds=1)
+    # the same from UTC (a fast path) and from a fixed +08:00 offset (the general path)
+    for other in (dt.UTC, dt.timezone(8 * H)):
+        assert add_working_time(start.astimezone(other), hours=h) == end
+        assert working_time_between(start.astimezone(other), end) == elapsed
     if elapsed:  # (less than half a microsecond is nothing)
         # it ends in working time: inside a working period of a workday, never at its start
         local = end.astimezone(SH)

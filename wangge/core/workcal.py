@@ -49,6 +49,7 @@ until an administrator changes the calendar (``CalendarVersion`` is compared at 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -83,6 +84,7 @@ _US_PER_HOUR = 3600 * _US_PER_SECOND
 _US_PER_DAY = 24 * _US_PER_HOUR
 _NAME_MAX = CalendarDay._meta.get_field("name").max_length
 _PACKAGE_NAMES = {h.value: h.chinese for h in _package.Holiday}
+_PLAIN_ZONES = (ZoneInfo, dt.timezone)  # always give an offset: aware whenever set
 
 
 class Source(models.TextChoices):
@@ -152,7 +154,7 @@ class Year:
     """The workdays of one calendar year: ``work[i]`` for the i-th day of the year, ``before[i]``
     workdays before it (``before[-1]`` is the year's total), ``days`` their ordinals."""
 
-    __slots__ = ("year", "first", "work", "before", "days", "total", "source")
+    __slots__ = ("year", "first", "work", "before", "days", "ymd", "total", "source")
 
     def __init__(self, year: int, overrides: dict[int, bool]) -> None:
         first = dt.date(year, 1, 1).toordinal()
@@ -185,6 +187,7 @@ class Year:
         self.work = bytes(work)
         self.before = before
         self.days = days
+        self.ymd = [(d.year, d.month, d.day) for d in map(dt.date.fromordinal, days)]
         self.total = len(days)
         if in_package:
             self.source = Source.PACKAGE
@@ -197,6 +200,24 @@ class Year:
                 "workdays. Enter the official dates: wangge workcal set DATE workday|holiday NAME",
                 year,
             )
+
+
+_FIXED_UNTIL = 2100
+
+
+@functools.cache
+def _fixed_offset(tz: dt.tzinfo) -> tuple[int, int]:
+    """(offset in microseconds, year Y) when ``tz`` keeps one UTC offset from Y + 1 to
+    ``_FIXED_UNTIL`` (checked on the first of every month), else (0, ``_FIXED_UNTIL``)."""
+    offset = tz.utcoffset(dt.datetime(_FIXED_UNTIL, 12, 1))
+    year = _FIXED_UNTIL
+    while year > 1900 and all(
+        tz.utcoffset(dt.datetime(year, month, 1)) == offset for month in range(1, 13)
+    ):
+        year -= 1
+    if offset is None or year == _FIXED_UNTIL:
+        return 0, _FIXED_UNTIL
+    return offset // dt.timedelta(microseconds=1), year
 
 
 def _is_leap(year: int) -> bool:
@@ -212,6 +233,9 @@ class Calendar:
         self.schedule = schedule
         self.tz = tz
         self._years: dict[int, Year] = {}
+        # UTC input (timezone.now(), rows read back) skips astimezone() in the years where the
+        # zone's offset never changes (Asia/Shanghai: all years after 1991).
+        self.fixed_offset, self.fixed_after = _fixed_offset(tz)
 
     def year(self, y: int) -> Year:
         found = self._years.get(y)
@@ -227,18 +251,39 @@ class Calendar:
 
     def position(self, moment: dt.datetime) -> tuple[int, int]:
         """(year, working microseconds since the start of that year) at ``moment``."""
-        if moment.utcoffset() is None:
-            raise ValueError(f"working calendar: {moment!r} is naive; pass an aware datetime")
-        local = moment.astimezone(self.tz)
-        yc = self.year(local.year)
-        i = local.toordinal() - yc.first
-        w = yc.before[i] * self.schedule.day
-        if yc.work[i]:
+        tzinfo = moment.tzinfo
+        if tzinfo is dt.UTC and self.fixed_after < moment.year <= _FIXED_UNTIL:
+            t = (
+                ((moment.hour * 60 + moment.minute) * 60 + moment.second) * _US_PER_SECOND
+                + moment.microsecond
+                + self.fixed_offset
+            )
+            o = moment.toordinal()
+            if t >= _US_PER_DAY:
+                o, t = o + 1, t - _US_PER_DAY
+            elif t < 0:
+                o, t = o - 1, t + _US_PER_DAY
+            yc = self.year(moment.year)
+            i = o - yc.first
+            if i < 0:
+                yc = self.year(moment.year - 1)
+                i = o - yc.first
+            elif i >= len(yc.work):
+                yc = self.year(moment.year + 1)
+                i = o - yc.first
+        else:
+            if tzinfo is None or (type(tzinfo) not in _PLAIN_ZONES and moment.utcoffset() is None):
+                raise ValueError(f"working calendar: {moment!r} is naive; pass an aware datetime")
+            local = moment if tzinfo is self.tz else moment.astimezone(self.tz)
+            yc = self.year(local.year)
+            i = local.toordinal() - yc.first
             t = (
                 (local.hour * 60 + local.minute) * 60 + local.second
             ) * _US_PER_SECOND + local.microsecond
+        w = yc.before[i] * self.schedule.day
+        if yc.work[i]:
             w += self.schedule.offset(t)
-        return local.year, w
+        return yc.year, w
 
     def instant(self, y: int, w: int) -> dt.datetime:
         """The earliest instant at which ``w`` > 0 working microseconds of year ``y`` (or of the
@@ -250,14 +295,15 @@ class Calendar:
             yc = self.year(yc.year + 1)
         k, rem = divmod(w, day)
         if rem:
-            o, t = yc.days[k], self.schedule.clock(rem)
+            y, mo, d = yc.ymd[k]
+            t = self.schedule.clock(rem)
         else:
-            o, t = yc.days[k - 1], self.schedule.end
-        d = dt.date.fromordinal(o)
+            y, mo, d = yc.ymd[k - 1]
+            t = self.schedule.end
         h, t = divmod(t, _US_PER_HOUR)
         m, t = divmod(t, 60 * _US_PER_SECOND)
         s, us = divmod(t, _US_PER_SECOND)
-        return dt.datetime(d.year, d.month, d.day, h, m, s, us, tzinfo=self.tz)
+        return dt.datetime(y, mo, d, h, m, s, us, tzinfo=self.tz)
 
     def working_days_between_years(self, a: int, b: int) -> int:
         """Workdays in the years ``a`` up to but not including ``b`` (``a`` ≤ ``b``)."""
