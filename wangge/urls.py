@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from wangge.accounts.admin import secure_admin_site
 from wangge.accounts.views import home
 from wangge.core.api import api, register_routers
+from wangge.events import photo_views
 
 register_routers()
 secure_admin_site()
@@ -21,4 +22,11 @@ urlpatterns = [
     path("regions/", include("wangge.regions.urls")),
     path("people/", include("wangge.people.urls")),
     path("verify/", include("wangge.verification.urls")),
+    path("events/photos/<int:photo_id>/", photo_views.photo, name="event_photo"),
+    path(
+        "events/photos/<int:photo_id>/thumb/",
+        photo_views.photo,
+        {"thumb": True},
+        name="event_photo_thumb",
+    ),
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ninja import Field, Router, Schema
+from ninja import Field, File, Form, Router, Schema
+from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
 
 from wangge.events import selectors, services
@@ -64,10 +65,21 @@ class LogOut(Schema):
     data: dict
 
 
+class PhotoOut(Schema):
+    id: int
+    kind: str
+    url: str
+    thumbnail: str
+    taken_at: datetime | None
+    lon: float | None
+    lat: float | None
+
+
 class EventDetailOut(EventOut):
     description: str
     timeline: list[LogOut]
     allowed_actions: list[str]
+    photos: list[PhotoOut]
 
 
 class ActionIn(Schema):
@@ -121,6 +133,18 @@ def _detail(post, e) -> dict:
             for log in selectors.event_timeline(actor=post, event=e)
         ],
         "allowed_actions": [a.value for a in selectors.event_actions(actor=post, event=e)],
+        "photos": [
+            {
+                "id": p.id,
+                "kind": p.kind,
+                "url": f"/events/photos/{p.id}/",
+                "thumbnail": f"/events/photos/{p.id}/thumb/",
+                "taken_at": p.taken_at,
+                "lon": p.lon,
+                "lat": p.lat,
+            }
+            for p in e.photos.all()
+        ],
     }
 
 
@@ -153,6 +177,76 @@ def event_report(request, body: ReportIn):
     )
     e = selectors.event_get(actor=request.post, event_id=e.pk) if created else e
     return (201 if created else 200), _detail(request.post, e)
+
+
+@router.post(
+    "/with-photos",
+    response={
+        200: EventDetailOut,
+        201: EventDetailOut,
+        403: ErrorOut,
+        409: ErrorOut,
+        422: ErrorOut,
+    },
+    summary="Report an event with photos (multipart: the report's fields + up to 9 photos)",
+)
+def event_report_with_photos(
+    request, body: Form[ReportIn], photos: File[list[UploadedFile]] = None
+):
+    e, created = services.event_report(
+        actor=request.post,
+        source=body.source,
+        category=body.category,
+        title=body.title,
+        description=body.description,
+        urgency=body.urgency,
+        lon=body.lon,
+        lat=body.lat,
+        grid_code=body.grid_code,
+        address=body.address,
+        external_ref=body.external_ref,
+        key=request.headers.get("Idempotency-Key", "") or body.key,
+        photos=photos or [],
+        request=request,
+    )
+    e = selectors.event_get(actor=request.post, event_id=e.pk) if created else e
+    return (201 if created else 200), _detail(request.post, e)
+
+
+class ActionForm(Schema):
+    action: str
+    note: str = ""
+    data: str = Field("{}", description="The action's data as a JSON object")
+
+
+@router.post(
+    "/{event_id}/actions/with-photos",
+    response={200: EventDetailOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Take an action with photos (multipart; e.g. handle with the 'after' photo)",
+)
+def event_action_with_photos(
+    request, event_id: int, body: Form[ActionForm], photos: File[list[UploadedFile]] = None
+):
+    import json
+
+    from wangge.core.errors import ValidationError
+
+    try:
+        data = json.loads(body.data or "{}")
+        assert isinstance(data, dict)
+    except (ValueError, AssertionError):
+        raise ValidationError("data must be a JSON object", code="invalid_data") from None
+    e = selectors.event_get(actor=request.post, event_id=event_id)
+    services.event_transition(
+        actor=request.post,
+        event=e,
+        action=body.action,
+        note=body.note,
+        data=data,
+        photos=photos or [],
+        request=request,
+    )
+    return _detail(request.post, selectors.event_get(actor=request.post, event_id=event_id))
 
 
 @router.get("", response=list[EventOut], summary="Events in scope, newest first")

@@ -150,6 +150,7 @@ def event_report(
     external_ref: str = "",
     key: str = "",
     at: datetime | None = None,
+    photos=None,
     request=None,
 ) -> tuple[Event, bool]:
     """Report an event. Returns ``(event, created)``. With a ``key``: the same key and payload
@@ -174,7 +175,11 @@ def event_report(
             code="title_required",
             details={"fields": {"title": _("required")}},
         )
+    from wangge.events.photos import photos_clean
+
+    cleaned = photos_clean(photos)  # before anything is written: a bad photo stores nothing
     payload = {
+        "photos": sorted(c.sha256 for c in cleaned),
         "source": source.value,
         "category": cat.code,
         "title": title,
@@ -199,11 +204,11 @@ def event_report(
                 found = Event.objects.filter(idem_scope=scope_key, idem_key=key).first()
                 if found is not None:
                     return _same_payload(found, payload), False
-                return _create(actor, cat, payload, scope_key, key, at, request), True
+                return _create(actor, cat, payload, scope_key, key, at, request, cleaned), True
             finally:
                 _release(scope_key, key)
     with transaction.atomic():
-        return _create(actor, cat, payload, "", "", at, request), True
+        return _create(actor, cat, payload, "", "", at, request, cleaned), True
 
 
 def _same_payload(found: Event, payload: dict) -> Event:
@@ -264,7 +269,7 @@ def _locate(actor, lon, lat, grid_code) -> tuple[str, float | None, float | None
     return grid_code, lon, lat
 
 
-def _create(actor, cat, payload, scope_key, key, at, request) -> Event:
+def _create(actor, cat, payload, scope_key, key, at, request, cleaned=()) -> Event:
     grid_code, lon, lat = _locate(actor, payload["lon"], payload["lat"], payload["grid_code"])
     now = at or timezone.now()
     e = Event(
@@ -301,7 +306,11 @@ def _create(actor, cat, payload, scope_key, key, at, request) -> Event:
             if found is not None:
                 return _same_payload(found, payload)
         raise
-    _log(e, EventAction.REPORT, "", e.state, actor, now, "", {"source": e.source})
+    log = _log(e, EventAction.REPORT, "", e.state, actor, now, "", {"source": e.source})
+    if cleaned:
+        from wangge.events.photos import photos_store
+
+        photos_store(e, list(cleaned), kind="before", log=log)
     _notify_dispatchers(e, Notice.NEW_WORK, _("New event %(n)s: %(t)s"))
     audit.record(
         actor=actor,
@@ -376,13 +385,18 @@ def event_transition(
     note: str = "",
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
+    photos=None,
     request=None,
 ) -> Event:
     """Take one action on an event, as the workflow table allows. Locks the event row, so two
     dispatchers accepting at once end with exactly one acceptance (the other gets 409)."""
+    from wangge.events.photos import photos_clean, photos_store
+
     data = dict(data or {})
     action = _choice(EventAction, action, "action")
     note = (note or "").strip()
+    cleaned = photos_clean(photos, already=event.photos.count()) if photos else []
+    data["_photos"] = len(cleaned)
     with transaction.atomic():
         e = event_get_for_update(event.pk)
         if actor is not SYSTEM and not scope_for(actor).covers(e.grid_code):
@@ -424,6 +438,13 @@ def event_transition(
             e.state = t.target
         e.save()
         log = _log(e, action, frm, e.state, actor, now, note, logdata)
+        if cleaned:
+            kind = (
+                "after"
+                if action in (EventAction.HANDLE, EventAction.RESOLVE_ON_SPOT)
+                else "evidence"
+            )
+            photos_store(e, cleaned, kind=kind, log=log)
         audit.record(
             actor=actor,
             action=f"events.{action.value}",
@@ -480,11 +501,7 @@ def _apply(actor, e: Event, t, action, note, data, now) -> dict:
         e.handle_due = None
         _notify_dispatchers(e, Notice.RETURNED, _("Returned by the unit: %(t)s"))
     elif action == A.HANDLE:
-        if (
-            e.category.needs_after_photo
-            and not data.get("photos")
-            and not e.photos.filter(kind="after").exists()
-        ):
+        if e.category.needs_after_photo and not data.get("_photos"):
             raise ValidationError(
                 _("This category needs an 'after' photo to close."),
                 code="photo_required",
@@ -573,6 +590,12 @@ def _apply(actor, e: Event, t, action, note, data, now) -> dict:
             _("Supervised: %(t)s — %(note)s") % {"t": e.title, "note": note},
         )
     elif action == A.RESOLVE_ON_SPOT:
+        if e.category.needs_after_photo and not data.get("_photos"):
+            raise ValidationError(
+                _("Add an 'after' photo of the place put right."),
+                code="photo_required",
+                details={"fields": {"photos": _("required")}},
+            )
         if not e.category.on_spot_allowed:
             raise ValidationError(
                 _("This category cannot be resolved on the spot."), code="not_on_spot"
