@@ -29,9 +29,10 @@ hours (so the 80% warning and the reports measure both alike):
 - Started inside working hours, an N-working-day limit ends at the same clock time on the Nth
   working day after: a report on Friday 17:00 with 2 working days ends at 17:00 on the second
   working day after, skipping weekends and holidays and counting adjusted weekend workdays.
-- Started outside working hours (evening, weekend, holiday), the clock starts at the next
-  working period, so the limit ends at the close of the Nth working day (17:30), counting the
-  first working day after the report as day one. Started in the lunch break, it ends at 12:00.
+- Started outside working hours (evening, weekend, holiday, before 09:00, or at 09:00 sharp),
+  the clock starts at the next working period, so the limit ends at the close of the Nth
+  working day (17:30), that next working day being day one. Started in the lunch break (or at
+  13:30 sharp), it ends at 12:00 on the Nth working day after.
 - Fractions are working time: ``days=0.5`` is half a day's working hours (3.5 h by default).
 
 (The Civil Code's rule for legal periods — the starting day is not counted and the period ends
@@ -43,7 +44,9 @@ and return aware datetimes in the local time zone.
 
 Speed: every working day of a year, with running counts, is built once per process and kept
 until an administrator changes the calendar (``CalendarVersion`` is compared at most once every
-``RECHECK_SECONDS``); a deadline is then a few integer operations and list lookups.
+``RECHECK_SECONDS``); a deadline is then a few integer operations and list lookups, and a UTC
+input (``timezone.now()``, a row read back) is shifted by the zone's fixed offset instead of
+going through ``astimezone()``. ``benchmarks/workcal.py`` prints the rates.
 """
 
 from __future__ import annotations
