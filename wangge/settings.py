@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "wangge.people",
     "wangge.verification",
     "wangge.events",
+    "django_tasks_db",
     "wangge.demo",
 ]
 
@@ -267,3 +268,24 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("WANGGE_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+
+# Background work: Django's task framework with the database backend (django-tasks-db); `wangge
+# serve` starts one worker beside the web server, `wangge worker` runs one on its own. The
+# worker also schedules the periodic jobs (deadline sweep, notice delivery) every
+# WANGGE_PERIODIC_SECONDS.
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("WANGGE_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+WANGGE_PERIODIC_SECONDS = int(os.environ.get("WANGGE_PERIODIC_SECONDS", "60"))
+# Notice delivery beyond the inbox: dotted paths of callables taking a Notification.
+WANGGE_NOTIFY_BACKENDS = [
+    b
+    for b in os.environ.get("WANGGE_NOTIFY_BACKENDS", "wangge.events.notify.log_backend").split(",")
+    if b
+]
+WANGGE_PHOTO_MAX_BYTES = int(os.environ.get("WANGGE_PHOTO_MAX_BYTES", str(10 * 1024 * 1024)))
+WANGGE_PHOTO_MAX_PIXELS = int(os.environ.get("WANGGE_PHOTO_MAX_PIXELS", str(50_000_000)))

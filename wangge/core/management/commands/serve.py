@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 from django.conf import settings
 from django.core.management import call_command
@@ -7,16 +9,41 @@ from django.utils.translation import gettext as _
 
 
 def serve(*, host: str, port: int, workers: int, stdout) -> None:
-    """Collect static files and serve the WSGI app with granian (static files included)."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
+    """Collect static files and serve the WSGI app with granian (static files included), with
+    one background worker beside it."""
     call_command("collectstatic", interactive=False, verbosity=0)
     threads = int(os.environ.get("WANGGE_THREADS", 2 * (os.cpu_count() or 1) + 1))
     stdout.write(
         _("wangge is serving on %(url)s  (Ctrl-C stops it)") % {"url": f"http://{host}:{port}/"}
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wangge.settings")
+    worker = _start_worker(stdout)
+    try:
+        _granian(host, port, workers, threads)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _start_worker(stdout):
+    """One background worker beside the web server (embedded mode is one command);
+    WANGGE_WORKER=0 leaves it to a separately run ``wangge worker``."""
+    if os.environ.get("WANGGE_WORKER", "1") == "0":
+        return None
+    env = {**os.environ, "WANGGE_DATA_DIR": str(settings.DATA_DIR)}
+    code = "import sys; from wangge.cli import main; sys.argv = ['wangge', 'worker']; main()"
+    stdout.write(_("background worker started (deadline sweep, notices)"))
+    return subprocess.Popen([sys.executable, "-c", code], env=env)
+
+
+def _granian(host, port, workers, threads) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
     Granian(
         "wangge.wsgi:application",
         address=host,
