@@ -61,6 +61,9 @@ EXPECTED = {
     # on the spot: only the grid worker who reported it (the table allows grid workers, the
     # service adds "the reporter")
     A.RESOLVE_ON_SPOT: ({S.REPORTED}, {"micro"}),
+    # the community secretary spot-checks events resolved on the spot (all fixtures are)
+    A.SPOT_CHECK_PASS: ({S.CLOSED}, {"community"}),
+    A.SPOT_CHECK_FAIL: ({S.CLOSED}, {"community"}),
 }
 DATA = {
     A.REJECT: {"reason": "invalid"},
@@ -96,6 +99,7 @@ def events_in_every_state(post_of):
             unit=unit if state in (S.DISPATCHED, S.ACKNOWLEDGED, S.HANDLED) else None,
             extension_hours=8,
             suspended_from=S.ACKNOWLEDGED if state == S.SUSPENDED else "",
+            on_spot=state == S.CLOSED,
             dispatched_at=e.reported_at,
         )
         out[state] = Event.objects.get(pk=e.pk)
@@ -172,3 +176,29 @@ def test_system_may_dispatch_and_escalate_only(post_of):
     services.event_transition(actor=SYSTEM, event=e, action="escalate", note="超期自动上报")
     e.refresh_from_db()
     assert e.level == "street" and e.escalations == 1 and e.state == S.ACCEPTED
+
+
+def test_spot_checks_only_on_spot_resolutions_once(post_of):
+    from wangge.events import selectors
+
+    micro, secretary = post_of("micro"), post_of("community")
+    e, _ = services.event_report(
+        actor=micro, source="patrol", category="9901", title="楼道杂物", grid_code=MICRO
+    )
+    services.event_transition(actor=micro, event=e, action="resolve_on_spot")
+    sample = selectors.spot_check_sample(actor=secretary, share=1.0)
+    assert e.pk in [x.pk for x in sample]
+    services.event_transition(actor=secretary, event=e, action="spot_check_fail", note="杂物仍在")
+    e.refresh_from_db()
+    assert e.state == S.ACCEPTED and e.rework_count == 1 and not e.on_spot
+    assert e.pk not in [x.pk for x in selectors.spot_check_sample(actor=secretary, share=1.0)]
+    other, _ = services.event_report(
+        actor=micro, source="patrol", category="9901", title="普通事件", grid_code=MICRO
+    )
+    services.event_transition(
+        actor=secretary, event=other, action="reject", data={"reason": "invalid"}, note="无效"
+    )
+    with pytest.raises(
+        ApplicationError
+    ):  # rejected is not closed; closed by handling is not on the spot
+        services.event_transition(actor=secretary, event=other, action="spot_check_pass")

@@ -45,6 +45,8 @@ class EventAction(models.TextChoices):
     MERGE = "merge", _("Merge into another event")
     SUPERVISE = "supervise", _("Supervise (督办)")
     RESOLVE_ON_SPOT = "resolve_on_spot", _("Resolved on the spot (就地解决)")
+    SPOT_CHECK_PASS = "spot_check_pass", _("Spot check: confirmed")
+    SPOT_CHECK_FAIL = "spot_check_fail", _("Spot check: not resolved, reopen")
     # written by the platform itself (the sweep, automatic dispatch)
     WARN = "warn", _("Deadline approaching")
     OVERDUE = "overdue", _("Overdue")

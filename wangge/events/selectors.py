@@ -138,3 +138,28 @@ def _metres(lon1, lat1, lon2, lat2) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * 6_371_000 * math.asin(math.sqrt(a))
+
+
+def spot_check_sample(*, actor, days: int = 30, share: float = 0.1) -> list[Event]:
+    """A random sample (``share``, at least one) of the on-the-spot resolutions of the last
+    ``days`` in the scope not yet spot-checked: what the community checks this time."""
+    import math
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from wangge.events.enums import EventAction
+
+    qs = (
+        _visible(actor)
+        .filter(on_spot=True, state=EventState.CLOSED)
+        .filter(closed_at__gte=timezone.now() - timedelta(days=days))
+        .exclude(log__action__in=[EventAction.SPOT_CHECK_PASS, EventAction.SPOT_CHECK_FAIL])
+        .select_related("category")
+    )
+    ids = list(qs.values_list("id", flat=True))
+    if not ids:
+        return []
+    chosen = random.sample(ids, max(1, math.ceil(len(ids) * share)))
+    return list(qs.filter(pk__in=chosen).order_by("-closed_at"))

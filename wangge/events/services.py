@@ -605,6 +605,22 @@ def _apply(actor, e: Event, t, action, note, data, now) -> dict:
         e.on_spot = True
         e.accepted_at = e.dispatched_at = e.handled_at = e.closed_at = now
         e.closed_on_time = True
+    elif action in (A.SPOT_CHECK_PASS, A.SPOT_CHECK_FAIL):
+        if not e.on_spot:
+            raise IllegalAction(
+                _("Only events resolved on the spot are spot-checked."),
+                details={"state": e.state, "allowed": []},
+            )
+        if e.log.filter(action__in=(A.SPOT_CHECK_PASS, A.SPOT_CHECK_FAIL)).exists():
+            raise IllegalAction(
+                _("This event was already spot-checked."), details={"state": e.state, "allowed": []}
+            )
+        if action == A.SPOT_CHECK_FAIL:
+            e.rework_count += 1
+            e.closed_at = None
+            e.closed_on_time = None
+            e.on_spot = False
+            e.response_due = deadline_after(now, e.category.limits(e.urgency)[0], e.urgency)
     _warn_at(e)
     return out
 

@@ -83,6 +83,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("note",),
     ),
     Transition((S.REPORTED,), EventAction.RESOLVE_ON_SPOT, S.CLOSED, frozenset({Actor.GRID})),
+    # the community spot-checks a sample of on-the-spot resolutions (services: on_spot only)
+    Transition((S.CLOSED,), EventAction.SPOT_CHECK_PASS, SAME, _D),
+    Transition((S.CLOSED,), EventAction.SPOT_CHECK_FAIL, S.ACCEPTED, _D, ("note",)),
 )
 
 _BY_ACTION: dict[str, list[Transition]] = {}
