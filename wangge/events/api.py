@@ -331,3 +331,69 @@ def event_action(request, event_id: int, body: ActionIn):
         request=request,
     )
     return _detail(request.post, selectors.event_get(actor=request.post, event_id=event_id))
+
+
+class BatchItemIn(Schema):
+    category: str = Field(description="Small category code, e.g. 0501")
+    title: str
+    description: str = ""
+    urgency: str = "normal"
+    lon: float | None = None
+    lat: float | None = None
+    grid_code: str = ""
+    address: str = ""
+    external_ref: str = ""
+    key: str = Field("", description="Idempotency key of this item")
+
+
+class BatchIn(Schema):
+    source: str = Field(description="One source for the batch: hotline, sensor, camera …")
+    items: list[BatchItemIn] = Field(max_length=1000)
+
+
+class BatchItemOut(Schema):
+    index: int
+    status: str = Field(description="created, existing or error")
+    id: int | None = None
+    number: str | None = None
+    code: str | None = None
+    message: str | None = None
+    field: str | None = None
+
+
+class BatchOut(Schema):
+    created: int
+    existing: int
+    errors: int
+    results: list[BatchItemOut]
+
+
+@router.post(
+    "/batch",
+    response={200: BatchOut, 403: ErrorOut, 422: ErrorOut},
+    summary="Report up to 1,000 events at once (hotline, device gateways); a result per item",
+)
+def event_report_batch(request, body: BatchIn):
+    from wangge.events.batch import event_report_many
+
+    results = [
+        r.as_dict()
+        for r in event_report_many(
+            actor=request.post,
+            source=body.source,
+            items=[item.model_dump() for item in body.items],
+            request=request,
+        )
+    ]
+    count = {s: sum(r["status"] == s for r in results) for s in ("created", "existing", "error")}
+    return {
+        "created": count["created"],
+        "existing": count["existing"],
+        "errors": count["error"],
+        "results": results,
+    }
+
+
+# "/batch" is declared last, but "/{event_id}" (a plain path parameter) would take "batch" and
+# answer 405: the batch path goes first among the router's paths.
+router.path_operations = {"/batch": router.path_operations.pop("/batch"), **router.path_operations}
