@@ -1,11 +1,15 @@
-"""REST API of person–house data: search, detail (masked), unmask (audited)."""
+"""REST API of person–house data: search, detail (masked), unmask (audited), export (CSV,
+masked unless asked for with a reason; audited)."""
 
 from __future__ import annotations
 
+from django.http import StreamingHttpResponse
 from ninja import Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
 from wangge.people import selectors, services
+from wangge.people.imports import people_export
+from wangge.regions.codes import normalize
 
 router = Router(tags=["people"])
 
@@ -115,3 +119,44 @@ def resident_unmask(request, resident_id: int, body: UnmaskIn):
         request=request,
     )
     return {"field": body.field, "value": value}
+
+
+class ExportIn(Schema):
+    code: str = ""
+    reason: str
+
+
+_CSV = {"responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
+
+
+def _csv(request, *, code: str, unmasked: bool, reason: str = "") -> StreamingHttpResponse:
+    lines = people_export(
+        actor=request.post, code=code, unmasked=unmasked, reason=reason, request=request
+    )
+    resp = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    name = f"residents-{normalize(code) or 'scope'}{'-unmasked' if unmasked else ''}.csv"
+    resp["Content-Disposition"] = f'attachment; filename="{name}"'
+    resp["Cache-Control"] = "no-store"
+    return resp
+
+
+@router.get(
+    "/export",
+    response={403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Residents under a place as CSV, masked, children under 14 left out (audited)",
+    openapi_extra=_CSV,
+)
+def export_masked(request, code: str = ""):
+    """``code`` defaults to the post's own place."""
+    return _csv(request, code=code, unmasked=False)
+
+
+@router.post(
+    "/export",
+    response={403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Residents under a place as CSV with full ID numbers and phones, for a stated "
+    "reason (people.unmask; audited, refusals too)",
+    openapi_extra=_CSV,
+)
+def export_unmasked(request, body: ExportIn):
+    return _csv(request, code=body.code, unmasked=True, reason=body.reason)

@@ -713,35 +713,120 @@ class _ErrorFile:
             self.path.unlink(missing_ok=True)
 
 
-def people_export(*, actor, code: str, request=None) -> Iterator[str]:
-    """CSV lines of the residents under ``code`` in the import format, masked; children under
-    14 are never in a bulk export. Audited."""
-    from wangge.people.selectors import resident_list
+def people_export(
+    *, actor, code: str = "", unmasked: bool = False, reason: str = "", request=None
+) -> Iterator[str]:
+    """CSV lines of the residents under ``code`` (by default the post's own place) in the import
+    format, plus a ``tags`` column (the tag codes the post may see, ``;``-separated: sensitive
+    ones only with ``people.sensitive``). Children under 14 (age from the birth date the ID
+    number gave) are never in a bulk export, masked or not.
+
+    Masked by default: ID numbers and phones always, names too for posts that see masked names
+    in lists. ``unmasked=True`` needs ``people.unmask`` and a reason of at least 4 characters
+    (the rule of ``resident_unmask``); a post may make ``WANGGE_UNMASKED_EXPORTS_PER_DAY`` of
+    them a day (default 5), the next is refused and raises a security alert. Every export is
+    audited (rows, masked or not, reason) when this is called, before the first line is made;
+    a refused unmasked export is audited too (outcome ``denied``) before the error is raised."""
+    import logging
+
+    from django.conf import settings
+    from django.db.models import Prefetch
+
+    from wangge.accounts.rules import has_perm
+    from wangge.core.errors import NotFound, PermissionDenied
+    from wangge.core.ratelimit import limited
+    from wangge.people.selectors import resident_list, visible_tags
     from wangge.people.services import CHILD_AGE
+    from wangge.regions.codes import is_valid, normalize
 
     require(actor, Perm.PEOPLE_VIEW)
-    scope_for(actor).check(code)
-    qs = resident_list(actor=actor, filters={"grid": code})
-    today = date.today()
-    cutoff = date(today.year - CHILD_AGE, today.month, min(today.day, 28))
-    qs = qs.exclude(birth_date__gt=cutoff)
+    scope = scope_for(actor)
+    code = normalize(code or "") or (scope.root or "")
+    if not is_valid(code):
+        raise NotFound(_("No place has the code %(code)s.") % {"code": code})
+    scope.check(code)  # NotFound outside the scope
+    reason = (reason or "").strip()
+    if unmasked:
+        refusal: Exception | None = None
+        per_day = int(getattr(settings, "WANGGE_UNMASKED_EXPORTS_PER_DAY", 5))
+        if not has_perm(actor, Perm.PEOPLE_UNMASK):
+            refusal = PermissionDenied(_("Your post may not export unmasked personal data."))
+        elif len(reason) < 4:
+            refusal = ValidationError(
+                _(
+                    "Say why you need the full values (at least 4 characters), and the event or "
+                    "task it serves."
+                ),
+                code="reason_required",
+            )
+        elif getattr(actor, "pk", None) is not None and limited(
+            f"export-unmasked:{actor.pk}", limit=per_day, window=86400
+        ):
+            logging.getLogger("wangge.security").warning(
+                "security alert: post %s exceeded %s unmasked exports a day", actor.pk, per_day
+            )
+            refusal = PermissionDenied(
+                _("Too many unmasked exports today; the security administrator has been alerted."),
+                code="export_rate",
+            )
+        if refusal is not None:
+            audit.record(
+                actor=actor,
+                action="export.people",
+                object_type="people.resident",
+                object_id=code,
+                details={"rows": 0, "masked": False, "reason": reason},
+                request=request,
+                outcome="denied",
+            )
+            raise refusal
+    today = timezone.localdate()
+    try:
+        cutoff = today.replace(year=today.year - CHILD_AGE)  # born after it: under 14 today
+    except ValueError:  # 29 February, and that year had none
+        cutoff = today.replace(year=today.year - CHILD_AGE, day=28)
+    qs = (
+        resident_list(actor=actor, filters={"grid": code})
+        .exclude(birth_date__gt=cutoff)
+        .prefetch_related(
+            Prefetch(
+                "tags", queryset=visible_tags(actor=actor).order_by("code"), to_attr="export_tags"
+            )
+        )
+    )
     audit.record(
         actor=actor,
         action="export.people",
         object_type="people.resident",
         object_id=code,
-        details={"rows": qs.count(), "masked": True},
+        details={"rows": qs.count(), "masked": not unmasked, "reason": reason},
         request=request,
     )
-    return _export_lines(qs)
+    # names as the post sees them in lists (full for posts that keep the data)
+    full_names = unmasked or has_perm(actor, Perm.PEOPLE_EDIT)
+    return _export_lines(qs, unmasked=unmasked, full_names=full_names)
 
 
-def _export_lines(qs) -> Iterator[str]:
+def _export_lines(qs, *, unmasked: bool = False, full_names: bool = True) -> Iterator[str]:
+    """The lines of the export: a UTF-8 BOM (for Excel) and the header, then one line per
+    resident, decrypted one at a time and masked unless ``unmasked``. Text a spreadsheet would
+    run as a formula (``=``, ``+``, ``-``, ``@`` … at the start, not a number) gets a leading
+    ``'``."""
+    from wangge.core.masking import mask_name
+
+    def cell(value: str) -> str:
+        if value and value[0] in "=+-@\t\r":
+            try:
+                float(value)
+            except ValueError:
+                return "'" + value
+        return value
+
     keys = get_keyring()
     buf = io.StringIO()
     w = csv.writer(buf)
     buf.write("\ufeff")
-    w.writerow(COLUMNS)
+    w.writerow([*COLUMNS, "tags"])
     yield buf.getvalue()
     for r in qs.iterator(chunk_size=2000):
         buf.seek(0)
@@ -750,23 +835,26 @@ def _export_lines(qs) -> Iterator[str]:
         b = h.building if h else None
         idn = keys.decrypt(r.id_number_enc, field=Field.ID_NUMBER) if r.id_number_enc else ""
         phone = keys.decrypt(r.phone_enc, field=Field.PHONE) if r.phone_enc else ""
+        if not unmasked:
+            idn, phone = mask_id_number(idn) if idn else "", mask_phone(phone) if phone else ""
         w.writerow(
             [
                 r.grid_code,
-                b.address if b else "",
-                b.name if b else "",
-                h.unit if h else "",
+                cell(b.address) if b else "",
+                cell(b.name) if b else "",
+                cell(h.unit) if h else "",
                 h.floor if h else "",
-                h.room if h else "",
+                cell(h.room) if h else "",
                 h.use if h else "",
-                r.name,
-                mask_id_number(idn) if idn else "",
-                mask_phone(phone) if phone else "",
+                cell(r.name if full_names else mask_name(r.name)),
+                idn,
+                phone,
                 r.registration,
                 r.relation,
                 r.moved_in.isoformat() if r.moved_in else "",
                 b.lon if b else "",
                 b.lat if b else "",
+                ";".join(t.code for t in r.export_tags),
             ]
         )
         yield buf.getvalue()
