@@ -111,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "wangge.core.context_processors.site",
                 "wangge.accounts.context_processors.post",
+                "wangge.events.context_processors.events",
             ],
         },
     },

@@ -22,6 +22,7 @@ urlpatterns = [
     path("regions/", include("wangge.regions.urls")),
     path("people/", include("wangge.people.urls")),
     path("verify/", include("wangge.verification.urls")),
+    path("events/", include("wangge.events.urls")),
     path("events/photos/<int:photo_id>/", photo_views.photo, name="event_photo"),
     path(
         "events/photos/<int:photo_id>/thumb/",
