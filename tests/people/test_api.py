@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 def _an_elder_in(prefix: str) -> Resident:
     return (
-        Resident.objects.filter(grid_code__startswith=prefix, phone_enc__gt="")
+        Resident.objects.filter(
+            grid_code__startswith=prefix, phone_enc__gt="", moved_out__isnull=True
+        )
         .order_by("birth_date")
         .first()
     )

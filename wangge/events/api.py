@@ -300,7 +300,7 @@ def category_list(request):
             "on_spot_allowed": c.on_spot_allowed,
             "needs_after_photo": c.needs_after_photo,
         }
-        for c in selectors.category_list()
+        for c in selectors.category_list(actor=request.post)
     ]
 
 

@@ -83,7 +83,8 @@ def event_actions(*, actor, event: Event) -> list:
     return W.allowed_actions(actor, event)
 
 
-def category_list() -> QuerySet[Category]:
+def category_list(*, actor) -> QuerySet[Category]:
+    """The active categories (the taxonomy is the same for everyone)."""
     return Category.objects.filter(is_active=True).select_related("parent").order_by("code")
 
 

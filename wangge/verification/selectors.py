@@ -20,7 +20,7 @@ from wangge.core.errors import NotFound, ValidationError
 from wangge.people.models import House, Resident
 from wangge.people.selectors import resident_views
 from wangge.regions import codes as C
-from wangge.regions.models import Grid, Region
+from wangge.verification import labels
 from wangge.verification.enums import ChangeKind, RoundState, TaskOutcome, TaskState
 from wangge.verification.models import FieldChange, Round, Task
 
@@ -189,7 +189,7 @@ def coverage(*, actor, code: str, cycle: str = "") -> Coverage:
         ):
             r = row(c)
             r.in_rounds, r.verified, r.corrected, r.vacant = n, done, corr, vac
-        names = place_names(list(rows))
+        names = labels.place_names(list(rows))
         for c, r in rows.items():
             r.name = names.get(c, c)
     return Coverage(
@@ -200,14 +200,8 @@ def coverage(*, actor, code: str, cycle: str = "") -> Coverage:
     )
 
 
-def place_names(codes: list[str]) -> dict[str, str]:
-    out = dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
-    out.update(Grid.objects.filter(code__in=codes).values_list("code", "name"))
-    return out
-
-
 def _place_name(code: str) -> str:
-    return place_names([code]).get(code, code)
+    return labels.place_names([code]).get(code, code)
 
 
 # --- discrepancies ------------------------------------------------------------------------------
@@ -239,47 +233,3 @@ def change_summary(*, actor, code: str, cycle: str = "") -> list[tuple[str, str,
         .annotate(n=Count("id"))
         .order_by("-n", "kind", "field")
     ]
-
-
-def _labels() -> dict[str, tuple[str, dict[str, str]]]:
-    from wangge.people.enums import HouseUse, Registration, Relation
-
-    return {
-        "name": (_("Name"), {}),
-        "id_number": (_("ID number"), {}),
-        "phone": (_("Phone"), {}),
-        "registration": (_("Registration"), dict(Registration.choices)),
-        "relation": (_("Relation to the head"), dict(Relation.choices)),
-        "moved_out": (_("Moved out"), {}),
-        "use": (_("Use of the house"), dict(HouseUse.choices)),
-        "resident": (_("Resident"), {}),
-    }
-
-
-@dataclass(frozen=True)
-class ChangeView:
-    change: FieldChange
-    field_label: str
-    old: str
-    new: str
-
-
-def change_views(changes) -> list[ChangeView]:
-    """Changes with the field's name and coded values in the active language."""
-    labels = _labels()
-    out = []
-    for c in changes:
-        label, values = labels.get(c.field, (c.field, {}))
-        out.append(
-            ChangeView(
-                c,
-                str(label),
-                str(values.get(c.old_value, c.old_value)),
-                str(values.get(c.new_value, c.new_value)),
-            )
-        )
-    return out
-
-
-def field_label(field_code: str) -> str:
-    return str(_labels().get(field_code, (field_code, {}))[0])

@@ -22,7 +22,7 @@ from wangge.core import audit
 from wangge.core.errors import ApplicationError
 from wangge.people.enums import HouseUse, Registration, Relation
 from wangge.regions import codes as C
-from wangge.verification import selectors, services
+from wangge.verification import labels, selectors, services
 from wangge.verification.enums import ChangeKind, MemberAction, RoundState, TaskState
 from wangge.verification.services import MemberCheck, NewMember
 
@@ -53,7 +53,7 @@ def overview(request):
         actor=post, filters={"code": code, "state": request.GET.get("state", "")}
     )
     page = Paginator(rounds, 20).get_page(request.GET.get("page"))
-    names = selectors.place_names([r.place_code for r in page])
+    names = labels.place_names([r.place_code for r in page])
     for r in page:
         r.place_name = names.get(r.place_code, "")
     query = request.GET.copy()
@@ -240,7 +240,7 @@ def task_detail(request, task_id: int):
                 }
                 for i in range(NEW_MEMBER_SLOTS)
             ],
-            "changes": selectors.change_views(selectors.task_changes(actor=post, task=task))
+            "changes": labels.change_views(selectors.task_changes(actor=post, task=task))
             if task.state == TaskState.DONE
             else [],
             "actions": MemberAction.choices,
@@ -283,11 +283,11 @@ def changes(request):
             "kinds": ChangeKind.choices,
             "cycles": selectors.cycles_under(actor=post, code=code),
             "summary": [
-                (ChangeKind(k).label, selectors.field_label(f), n)
+                (ChangeKind(k).label, labels.field_label(f), n)
                 for k, f, n in selectors.change_summary(actor=post, code=code, cycle=cycle)
             ],
             "page": page,
-            "rows": selectors.change_views(page.object_list),
+            "rows": labels.change_views(page.object_list),
             "query": query.urlencode(),
         },
     )
@@ -329,7 +329,7 @@ def _changes_csv(request, qs, code, cycle):
                     c.grid_code,
                     str(c.house),
                     c.get_kind_display(),
-                    selectors.field_label(c.field),
+                    labels.field_label(c.field),
                     c.old_value,
                     c.new_value,
                     c.task.round.cycle,
