@@ -162,6 +162,19 @@ def test_a_refused_report_keeps_what_was_typed(client_as):
     assert re.search(r'<option value="0401"[^>]*selected', html)
 
 
+def test_a_report_from_a_point_in_another_grid_says_where_it_went(client_as):
+    elsewhere = Grid.objects.filter(code__startswith="510104017002", kind="general").first()
+    micro = client_as("micro")
+    key = _report_form(micro)
+    point = {"lon": str(elsewhere.centroid_lon), "lat": str(elsewhere.centroid_lat)}
+    sent = micro.post("/events/m/report/", _crack(key, **point), **EN)
+    assert sent.status_code == 302
+    e = Event.objects.get(idem_key=key)
+    assert e.grid_code.startswith(elsewhere.code) and e.lon == elsewhere.centroid_lon
+    page = micro.get("/events/m/", **EN).content.decode()
+    assert "outside your grid" in page and f"/events/{e.pk}/" not in page
+
+
 def test_resolved_on_the_spot_in_one_step_and_only_where_allowed(client_as):
     micro = client_as("micro")
     key = _report_form(micro)
@@ -213,6 +226,8 @@ def test_an_action_form_keeps_what_was_typed_on_error(client_as, post_of):
     )
     services.event_transition(actor=post_of("community"), event=e, action="accept")
     zj = _zj_handler()
+    community = client_as("community")
+    assert 'id="act-approve_extension"' not in community.get(f"/events/{e.pk}/").content.decode()
     resp = _act(zj, e, "request_extension", hours="16", note="")
     assert resp.status_code == 422
     html = resp.content.decode()
@@ -222,6 +237,8 @@ def test_an_action_form_keeps_what_was_typed_on_error(client_as, post_of):
     assert ok.status_code == 302
     e.refresh_from_db()
     assert e.extension_hours == 16
+    page = community.get(f"/events/{e.pk}/").content.decode()
+    assert 'id="act-approve_extension"' in page and 'id="act-deny_extension"' in page
 
 
 def test_dispatch_by_hand_offers_the_rule_candidates_first(client_as, post_of):

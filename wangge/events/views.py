@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from wangge.accounts.enums import Role
 from wangge.accounts.models import Unit
+from wangge.accounts.scope import scope_for
 from wangge.core.errors import ApplicationError, ValidationError
 from wangge.events import selectors, services
 from wangge.events import workflow as W
@@ -225,15 +226,19 @@ class Row:
 
 
 SPOT_CHECKS = (EventAction.SPOT_CHECK_PASS, EventAction.SPOT_CHECK_FAIL)
+EXTENSION_ANSWERS = (EventAction.APPROVE_EXTENSION, EventAction.DENY_EXTENSION)
 
 
 def _allowed(post, e, timeline=None) -> list[EventAction]:
-    """The actions the table allows now, less the spot checks of an event that was not resolved
-    on the spot or was checked already (the services refuse those; no button to fail)."""
+    """The actions the table allows now, less those the services would refuse for a reason the
+    table does not carry: spot checks of an event not resolved on the spot (or checked
+    already), answers to an extension nobody asked for. No button that can only fail."""
     out = selectors.event_actions(actor=post, event=e)
     checked = timeline is not None and any(log.action in SPOT_CHECKS for log in timeline)
     if not e.on_spot or checked:
         out = [a for a in out if a not in SPOT_CHECKS]
+    if not e.extension_hours:  # nothing asked: nothing to approve or deny
+        out = [a for a in out if a not in EXTENSION_ANSWERS]
     return out
 
 
@@ -393,6 +398,15 @@ def report(request):
                 )
             else:
                 messages.success(request, _("Reported as %(n)s.") % {"n": e.number})
+            if not scope_for(post).covers(e.grid_code):
+                messages.warning(
+                    request,
+                    _(
+                        "The place lies outside your grid (%(grid)s): the community there "
+                        "handles it, and it does not show in your list."
+                    )
+                    % {"grid": _grid_names([e.grid_code]).get(e.grid_code, e.grid_code)},
+                )
             return redirect("events:phone")
     grids = _my_grids(post)
     return render(
@@ -698,7 +712,9 @@ def _detail_context(request, post, e, failed: ApplicationError | None) -> dict:
     hold_label, hold_names = holder(e)
     illegal_allowed = []
     if failed is not None and failed.code == "illegal_action":
-        illegal_allowed = [EventAction(a).label for a in (failed.details or {}).get("allowed", [])]
+        # what the service answered, as far as this page offers it (the same forms below)
+        answered = set((failed.details or {}).get("allowed", []))
+        illegal_allowed = [a.label for a in allowed if a.value in answered]
     return {
         "layout": "phone.html" if is_field(post) else "base.html",
         "back": _back(post),
@@ -766,12 +782,13 @@ def _log_view(log, unit_names: dict) -> dict:
     data = log.data or {}
     items = []
     for k, label in (("response_due", _("respond by")), ("handle_due", _("handle by"))):
-        if k in data and data.get(k) != data.get(f"{k}_before"):
-            before = data.get(f"{k}_before")
-            value = _when(data[k]) if data[k] else "—"
-            if before:
-                value = f"{_when(before)} → {value}"
-            items.append((label, value))
+        if k not in data:
+            continue
+        value = _when(data[k]) if data[k] else "—"
+        before = _when(data[f"{k}_before"]) if data.get(f"{k}_before") else ""
+        if before == value:
+            continue
+        items.append((label, f"{before} → {value}" if before else value))
     for k, v in data.items():
         if k.startswith("_") or k.endswith("_due") or k.endswith("_before") or k == "suspended_at":
             continue

@@ -5,30 +5,32 @@
   var el = document.getElementById("event-map");
   if (!el || !window.L) { return; }
   var d = el.dataset;
-  var point = d.lon && d.lat ? [parseFloat(d.lat), parseFloat(d.lon)] : null;
+  var point = d.lon && d.lat ? L.latLng(parseFloat(d.lat), parseFloat(d.lon)) : null;
   var map = L.map(el, { attributionControl: false, scrollWheelZoom: false });
   if (d.tileUrl) { L.tileLayer(d.tileUrl, { maxZoom: 19 }).addTo(map); }
-  function show(bounds) {
+  // the view first: Leaflet draws nothing on a map without one
+  function show(outline) {
+    var bounds = outline ? outline.getBounds() : null;
+    if (bounds && point) { bounds.extend(point); }
+    if (bounds && bounds.isValid()) {
+      map.fitBounds(bounds, { padding: [16, 16], maxZoom: 18 });
+    } else if (point) {
+      map.setView(point, 17);
+    } else {
+      el.hidden = true;
+      return;
+    }
+    if (outline) { outline.addTo(map); }
     if (point) {
       L.circleMarker(point, { radius: 8, color: "#fff", weight: 2, fillColor: "#b3261e", fillOpacity: 1 })
         .addTo(map);
-      if (bounds) { bounds.extend(point); map.fitBounds(bounds, { padding: [16, 16], maxZoom: 18 }); }
-      else { map.setView(point, 17); }
-    } else if (bounds) {
-      map.fitBounds(bounds, { padding: [16, 16] });
-    } else {
-      el.hidden = true;
     }
   }
   if (!d.gridUrl) { show(null); return; }
   fetch(d.gridUrl, { headers: { Accept: "application/json" } })
     .then(function (r) { return r.ok ? r.json() : null; })
     .then(function (feature) {
-      if (!feature || !feature.geometry) { show(null); return; }
-      var outline = L.geoJSON(feature, { interactive: false, style: {
-        color: "#334e68", weight: 2, dashArray: "5 4", fillColor: "#4c6ef5", fillOpacity: 0.08 } });
-      outline.addTo(map);
-      show(outline.getBounds());
-    })
-    .catch(function () { show(null); });
+      show(feature && feature.geometry ? L.geoJSON(feature, { interactive: false, style: {
+        color: "#334e68", weight: 2, dashArray: "5 4", fillColor: "#4c6ef5", fillOpacity: 0.08 } }) : null);
+    }, function () { show(null); });
 })();

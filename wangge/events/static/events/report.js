@@ -19,11 +19,25 @@
         lat.value = pos.coords.latitude.toFixed(6);
         status.textContent = status.dataset.done.replace("%s", Math.round(pos.coords.accuracy));
         btn.disabled = false;
+        where(lon.value, lat.value);
       }, function () {
         status.textContent = status.dataset.fail;
         btn.disabled = false;
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     });
+  }
+  // which grid the point lies in (the report goes to that grid, whoever reports it)
+  function where(x, y) {
+    var url = status.dataset.locateUrl + "?lon=" + encodeURIComponent(x) + "&lat=" + encodeURIComponent(y);
+    fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      if (r.status === 404) { return { outside: true }; }
+      return r.ok ? r.json() : null;
+    }).then(function (found) {
+      if (!found) { return; }
+      var note = found.outside ? status.dataset.outside
+        : found.grid ? status.dataset.in.replace("%s", found.grid.name) : "";
+      if (note) { status.textContent += " " + note; }
+    }).catch(function () { /* the server locates it on submission anyway */ });
   }
   var category = document.getElementById("category");
   var box = document.getElementById("on-spot-box");
