@@ -218,3 +218,19 @@ def test_key_rotation_keeps_every_value_readable_and_searchable(post_of, capsys)
         .exists()
     )
     assert services.keys_reencrypt(actor=SYSTEM) == 0
+
+
+def test_pinyin_initials_search(post_of):
+    from wangge.people.pinyin import initials
+
+    assert (
+        initials("王秀英") == "wxy" and initials("单雄信") == "sxx" and initials("曾小贤") == "zxx"
+    )
+    grid = post_of("grid")
+    r, _idn = _register(grid, name="褚桂兰")
+    found = selectors.resident_search(actor=post_of("community"), q="CGL")
+    assert r in list(found)
+    assert all(x.name_initials.startswith("cgl") for x in found)
+    services.resident_correct(actor=grid, resident=r, changes={"name": "褚桂芬"})
+    assert r in list(selectors.resident_search(actor=post_of("community"), q="cgf"))
+    assert not selectors.resident_search(actor=post_of("cadre"), q="cgf").filter(pk=r.pk).exists()

@@ -29,6 +29,7 @@ from wangge.people.models import (
     ResidentTag,
     Tag,
 )
+from wangge.people.pinyin import initials
 from wangge.people.services import tags_install
 from wangge.regions.codes import prefix_filter
 from wangge.regions.models import Grid, Region
@@ -229,10 +230,12 @@ def _fill_street(ctx, micros, per_micro, names, tag_ids, used: set[str]) -> None
                         used.add(index)
                         break
                     seq = (seq + 2) % 1000  # same parity, same sex
+                name = _random_name(rp)
                 res = Resident(
                     house=house,
                     grid_code=code,
-                    name=_random_name(rp),
+                    name=name,
+                    name_initials=initials(name),
                     sex=sex,
                     birth_date=birth,
                     id_number_enc=keys.encrypt(idn, field=Field.ID_NUMBER),

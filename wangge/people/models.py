@@ -88,6 +88,8 @@ class Resident(models.Model):
     )
     grid_code = models.CharField(_("grid code"), max_length=18, db_index=True)
     name = models.CharField(_("name"), max_length=50, db_index=True)
+    # pinyin initials of the name (王秀英 → wxy), for search; see pinyin.py
+    name_initials = models.CharField(max_length=20, blank=True, db_index=True)
     sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices, blank=True)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     id_number_enc = models.TextField(blank=True)

@@ -22,6 +22,7 @@ from wangge.core.masking import mask_id_number, mask_name, mask_phone
 from wangge.people.crypto import Field, get_keyring
 from wangge.people.enums import CARE_VISIT_DAYS, CareLevel, Registration, Relation
 from wangge.people.models import CareAssessment, Resident, Tag
+from wangge.people.pinyin import is_initials_query
 from wangge.people.text import ID_RE as _ID_RE
 from wangge.people.text import PHONE_RE as _PHONE_RE
 
@@ -71,6 +72,8 @@ def resident_search(*, actor, q: str) -> QuerySet[Resident]:
     by_name = qs.filter(name__startswith=q)
     if by_name.exists():
         return by_name
+    if is_initials_query(compact):  # pinyin initials: "wxy" finds 王秀英
+        return qs.filter(name_initials__startswith=compact.lower())
     return qs.filter(house__building__address__contains=q)
 
 

@@ -26,6 +26,7 @@ from wangge.people.crypto import Field, get_keyring, normalize_phone
 from wangge.people.enums import CareLevel, PersonalField, Registration, Relation
 from wangge.people.idcard import validate_id_number
 from wangge.people.models import CareAssessment, House, Resident, ResidentTag, Tag, UnmaskApproval
+from wangge.people.pinyin import initials
 
 logger = logging.getLogger("wangge.security")
 CHILD_AGE = 14
@@ -86,6 +87,7 @@ def resident_register(
         "house": house,
         "grid_code": house.grid_code,
         "name": name[:50],
+        "name_initials": initials(name[:50]),
         "registration": Registration(registration),
         "relation": Relation(relation),
         "moved_in": moved_in,
@@ -391,6 +393,7 @@ def resident_correct(*, actor, resident: Resident, changes: dict[str, str]) -> l
             if value[:50] != resident.name:
                 diffs.append((field, _masked(field, resident.name), _masked(field, value)))
                 updates["name"] = value[:50]
+                updates["name_initials"] = initials(value[:50])
         elif field == "id_number":
             if not value:
                 continue  # an ID number is never erased on site
