@@ -606,11 +606,12 @@ def _lookup(cur, model, key: tuple[str, ...], columns: tuple[str, ...], keys) ->
     """{key: columns} of the rows of ``model`` whose unique ``key`` (one column: values; several:
     tuples) is among ``keys``.
 
-    On PostgreSQL the keys go as binary arrays, each looked up through the key's index
-    (``LATERAL … LIMIT 1``): quoting thousands of values into the SQL text costs more than the
-    query, and during an import into a growing table the planner has no statistics yet and
-    would scan the whole table for a plain ``= ANY(…)`` or a join. On SQLite: ``IN``, in chunks
-    of placeholders."""
+    On PostgreSQL the keys go as one array parameter per key column, each key looked up through
+    the key's index (``LATERAL … LIMIT 1``): thousands of placeholders cost more to send than
+    the query costs to run, and during an import into a growing table the planner has no
+    statistics yet and would scan the whole table for a plain ``= ANY(…)`` or a join. On SQLite
+    the keys go as a ``VALUES`` list (in chunks of placeholders) driving a loop over the key's
+    index: a multi-column ``IN (VALUES …)`` would scan the whole index instead."""
     table = model._meta.db_table
     keys = list(keys)
     single = len(key) == 1
@@ -635,17 +636,18 @@ def _lookup(cur, model, key: tuple[str, ...], columns: tuple[str, ...], keys) ->
             fetched = server_bound.fetchall()
     else:
         fetched = []
+        names = ", ".join(f"k{i}" for i in range(len(key)))
+        match = " AND ".join(f"t.{k} = keys.k{i}" for i, k in enumerate(key))
+        placeholders = f"({', '.join(['%s'] * len(key))})"
         step = 900 // len(key)
         for i in range(0, len(keys), step):
             chunk = keys[i : i + step]
-            if single:
-                where = f"{key[0]} IN ({', '.join(['%s'] * len(chunk))})"
-                params = chunk
-            else:
-                row = f"({', '.join(['%s'] * len(key))})"
-                where = f"({', '.join(key)}) IN (VALUES {', '.join([row] * len(chunk))})"
-                params = [v for k in chunk for v in k]
-            cur.execute(f"SELECT {', '.join(key)}, {cols} FROM {table} WHERE {where}", params)
+            cur.execute(
+                f"WITH keys({names}) AS (VALUES {', '.join([placeholders] * len(chunk))}) "
+                f"SELECT {names}, {', '.join(f't.{c}' for c in columns)} "
+                f"FROM keys CROSS JOIN {table} AS t ON {match}",  # CROSS: keys drive the loop
+                chunk if single else [v for k in chunk for v in k],
+            )
             fetched += cur.fetchall()
     n = len(key)
     for row in fetched:
