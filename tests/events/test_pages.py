@@ -243,6 +243,8 @@ def test_an_action_form_keeps_what_was_typed_on_error(client_as, post_of):
 
 def test_dispatch_by_hand_offers_the_rule_candidates_first(client_as, post_of):
     Unit.objects.create(code="JJ-ZJ-2", name="锦江区住建二所", kind="housing", region_code="510104")
+    for unit in ("JJ-ZJ", "JJ-ZJ-2"):  # two rules equally specific: the dispatcher picks
+        services.dispatch_rule_set(actor=SYSTEM, category="0401", region_code=GRID, unit=unit)
     e, _ = services.event_report(
         actor=post_of("micro"), source="patrol", category="0401", title="墙裂", grid_code=MICRO
     )
