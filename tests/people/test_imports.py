@@ -23,6 +23,7 @@ from wangge.people.idcard import (
 )
 from wangge.people.imports import COLUMNS, people_export, people_import
 from wangge.people.models import Building, Resident
+from wangge.people.pinyin import initials
 
 pytestmark = pytest.mark.django_db
 GRID = "510104017001001001"
@@ -314,6 +315,7 @@ def test_written_values(city, tmp_path):
     rows = _many_rows(5)
     rows[1]["lon"], rows[1]["lat"] = "104.1", "30.6"
     rows[2]["address"] = "锦江区写入路1号"
+    rows[3]["name"] = "单雄信测"
     path = _write(tmp_path / "p.csv", rows)
     assert people_import(actor=SYSTEM, path=path).created == 5
     keys = get_keyring()
@@ -332,6 +334,8 @@ def test_written_values(city, tmp_path):
         assert res.moved_in == (date(2020, 2, 29) if row["moved_in"] else None)
         assert res.grid_code == res.house.grid_code == GRID and res.care_level == ""
         assert res.created_at == res.updated_at and res.created_at is not None
+        assert res.name_initials == initials(row["name"])
+    assert Resident.objects.get(name="单雄信测").name_initials == "sxxc"  # 单 read as a surname
     first = Resident.objects.select_related("house__building").get(name=rows[0]["name"])
     assert first.house.floor == 1 and first.house.use == "self_occupied"  # rows[0] has no floor
     assert first.house.building.name == rows[0]["address"][-10:]
@@ -471,6 +475,7 @@ def test_rows_without_id_number_and_changes(city, tmp_path):
     moved = Resident.objects.select_related("house").get(name=changed[0]["name"])
     assert moved.house.room == "909" and moved.house_id != stored[changed[0]["name"]].house_id
     renamed = Resident.objects.get(name="改名")
+    assert renamed.name_initials == "gm"
     assert renamed.phone_enc == stored[rows[1]["name"]].phone_enc != ""  # kept, not re-encrypted
     no_phone = Resident.objects.get(name=changed[2]["name"])
     assert no_phone.phone_enc == no_phone.phone_index == ""

@@ -40,6 +40,7 @@ from wangge.people.crypto import Field, FieldCrypto, get_keyring, normalize_phon
 from wangge.people.enums import HouseUse, Registration, Relation
 from wangge.people.idcard import IdNumberError, id_number_parts
 from wangge.people.models import Building, House, Resident
+from wangge.people.pinyin import initials
 from wangge.regions.models import Grid
 
 COLUMNS = [
@@ -175,7 +176,8 @@ class _Context:
 # A good row, validated (and in the writing pass encrypted), as a plain tuple: an import makes
 # millions of them. Unpacked by name where it is used:
 # (grid_code, address, building, unit, room, floor, house_use, lon, lat, name, registration,
-#  relation, moved_in, sex, birth_date, id_number_enc, id_number_index, phone_enc, phone_index)
+#  relation, moved_in, sex, birth_date, id_number_enc, id_number_index, phone_enc, phone_index,
+#  name_initials)
 type _Row = tuple[Any, ...]
 
 
@@ -271,15 +273,17 @@ def _validate(
                 errs.append(RowError(n, col, _("not a number")))
     if errs:
         return None, errs
+    if ctx.id_crypto is None or ctx.phone_crypto is None:
+        return (), []  # the validating pass keeps nothing
     id_enc = id_index = phone_enc = phone_index = ""
-    if ctx.id_crypto is not None and ctx.phone_crypto is not None:
-        if number:
-            id_enc = ctx.id_crypto.encrypt(number)
-            id_index = ctx.id_crypto.blind_index(number)
-        if digits:
-            phone_enc = ctx.phone_crypto.encrypt(digits)
-            phone_index = ctx.phone_crypto.blind_index(digits)
+    if number:
+        id_enc = ctx.id_crypto.encrypt(number)
+        id_index = ctx.id_crypto.blind_index(number)
+    if digits:
+        phone_enc = ctx.phone_crypto.encrypt(digits)
+        phone_index = ctx.phone_crypto.blind_index(digits)
     address = raw["address"]
+    name = raw["name"][:50]
     floor, lon, lat = numbers
     use, registration, relation = chosen
     return (
@@ -292,7 +296,7 @@ def _validate(
         use,
         lon,
         lat,
-        raw["name"][:50],
+        name,
         registration,
         relation,
         moved_in,
@@ -302,6 +306,7 @@ def _validate(
         id_index,
         phone_enc,
         phone_index,
+        initials(name),
     ), []
 
 
@@ -496,6 +501,7 @@ _INSERT_COLUMNS = [
     "house_id",
     "grid_code",
     "name",
+    "name_initials",
     "sex",
     "birth_date",
     "id_number_enc",
@@ -510,16 +516,8 @@ _INSERT_COLUMNS = [
     "created_at",
     "updated_at",
 ]
-_UPDATE_COLUMNS = [
-    "house_id",
-    "grid_code",
-    "name",
-    "registration",
-    "relation",
-    "moved_in",
-    "phone_enc",
-    "phone_index",
-]
+_COMPARED_COLUMNS = ["house_id", "grid_code", "name", "registration", "relation", "moved_in"]
+_UPDATE_COLUMNS = [*_COMPARED_COLUMNS, "name_initials", "phone_enc", "phone_index"]
 
 
 def _residents(
@@ -530,13 +528,13 @@ def _residents(
     result: ImportResult,
 ) -> None:
     """Create the residents not yet known by their ID number's blind index, update those whose
-    house, name, registration, relation, moving-in date or phone changed (``updated_at`` is left
-    as it was, as ``bulk_update`` did), count the rest as unchanged."""
+    house, name (and so its initials), registration, relation, moving-in date or phone changed
+    (``updated_at`` is left as it was, as ``bulk_update`` did), count the rest as unchanged."""
     existing = _lookup(
         cur,
         Resident,
         ("id_number_index",),
-        ("id", *_UPDATE_COLUMNS[:6], "phone_enc", "phone_index"),
+        ("id", *_COMPARED_COLUMNS, "phone_enc", "phone_index"),
         {r[16] for r in rows if r[16]},
     )
     now = timezone.now()
@@ -561,6 +559,7 @@ def _residents(
         id_index,
         phone_enc,
         phone_index,
+        name_initials,
     ) in rows:
         house_id, grid = houses[(buildings[address][0], unit, room)]
         target = existing.get(id_index) if id_index else None
@@ -570,6 +569,7 @@ def _residents(
                     house_id,
                     grid,
                     name,
+                    name_initials,
                     sex,
                     birth,
                     id_enc,
@@ -593,7 +593,7 @@ def _residents(
                 result.unchanged += 1
                 continue
             phone_enc = stored_phone_enc
-        updates.append((*wanted, phone_enc, phone_index, pk))
+        updates.append((*wanted, name_initials, phone_enc, phone_index, pk))
     _insert(cur, Resident, _INSERT_COLUMNS, creates)
     if updates:
         sets = ", ".join(f"{c} = %s" for c in _UPDATE_COLUMNS)
