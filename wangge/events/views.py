@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from wangge.accounts.enums import Role
@@ -759,15 +759,15 @@ def _ancestors(post, code: str) -> list:
         return []
 
 
-_DATA_LABELS = {
-    "unit": _("unit"),
-    "reason": _("reason"),
-    "target": _("merged into"),
-    "hours": _("hours"),
-    "review_date": _("review on"),
-    "source": _("source"),
-    "from_level": _("from level"),
-    "to_level": _("to level"),
+_DATA_LABELS = {  # lazy: translated when a page shows them, in the page's language
+    "unit": gettext_lazy("unit"),
+    "reason": gettext_lazy("reason"),
+    "target": gettext_lazy("merged into"),
+    "hours": gettext_lazy("hours"),
+    "review_date": gettext_lazy("review on"),
+    "source": gettext_lazy("source"),
+    "from_level": gettext_lazy("from level"),
+    "to_level": gettext_lazy("to level"),
 }
 
 
