@@ -185,6 +185,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Unmasks a post may make in an hour before further ones are refused and a security alert is
 # raised (audited as people.unmask_refused).
 WANGGE_UNMASK_PER_HOUR = int(os.environ.get("WANGGE_UNMASK_PER_HOUR", "30"))
+WANGGE_UNMASKED_EXPORTS_PER_DAY = int(os.environ.get("WANGGE_UNMASKED_EXPORTS_PER_DAY", "5"))
 
 # --- audit ------------------------------------------------------------------------------------
 WANGGE_AUDIT_RETENTION_DAYS = int(os.environ.get("WANGGE_AUDIT_RETENTION_DAYS", "365"))
