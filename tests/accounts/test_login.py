@@ -30,12 +30,19 @@ def _login(client, username, password, ip="10.0.0.1"):
     )
 
 
-def test_login_lands_on_the_posts_place(worker):
+def test_login_lands_where_the_posts_work_is(worker):
     c = Client()
     r = _login(c, "grid", PASSWORD)
     assert r.status_code == 302
     r = c.get("/", follow=True)
-    assert r.redirect_chain[-1][0] == "/regions/510104017001001/"
+    assert r.redirect_chain[-1][0] == "/events/m/"  # a grid worker: the phone page
+
+
+def test_a_post_without_events_work_lands_on_its_place(city):
+    from tests.conftest import signed_in
+
+    r = signed_in(Client(), "commander").get("/", follow=True)
+    assert r.redirect_chain[-1][0].startswith("/regions/")
 
 
 def test_lockout_after_five_failures_with_one_message(worker):
@@ -182,9 +189,9 @@ def test_post_switcher(post_of):
         actor=SYSTEM, user=user, role="community_secretary", place_code="510104017002"
     )
     c = signed_in(Client(), "street")
-    assert c.get("/", follow=True).redirect_chain[-1][0] == "/regions/510104017/"
+    assert c.get("/regions/", follow=True).redirect_chain[-1][0] == "/regions/510104017/"
     c.post("/accounts/post/", {"post": second.id})
-    assert c.get("/", follow=True).redirect_chain[-1][0] == "/regions/510104017002/"
+    assert c.get("/regions/", follow=True).redirect_chain[-1][0] == "/regions/510104017002/"
     # someone else's post cannot be chosen
     other = post_of("grid")
     assert c.post("/accounts/post/", {"post": other.id}).status_code == 404

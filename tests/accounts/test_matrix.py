@@ -92,7 +92,18 @@ def test_each_post_starts_at_its_own_place(city, username):
     r = client.get("/", follow=True)
     assert r.status_code == 200
     sees = SEES[username]
-    if sees:
+    # the closed loop's posts start at their work: the phone page, the queue, the unit's queue
+    work = {
+        "grid": "/events/m/",
+        "micro": "/events/m/",
+        "community": "/events/queue/",
+        "street": "/events/queue/",
+        "district": "/events/queue/",
+        "handler": "/events/unit/",
+    }
+    if username in work:
+        assert r.redirect_chain[-1][0] == work[username]
+    elif sees:
         assert r.redirect_chain[-1][0] == f"/regions/{sees}/"
     elif username in AUDIT:
         assert r.redirect_chain[-1][0] == "/audit/"

@@ -74,8 +74,13 @@ def test_a_sweep_killed_half_way_is_finished_by_the_next_run(post_of, monkeypatc
         assert EventLog.objects.filter(event=e, action="overdue").count() == 1
 
 
-def test_worker_schedules_periodic_jobs_once_and_runs_them(post_of):
+def test_worker_schedules_periodic_jobs_once_and_runs_them(post_of, monkeypatch):
+    from django_tasks_db.management.commands import db_worker
     from django_tasks_db.models import DBTaskResult
+
+    # the worker closes stale connections between tasks; inside the test's transaction that
+    # would close the test's own connection (PostgreSQL)
+    monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)
 
     from wangge.core.management.commands.worker import schedule_once
 

@@ -172,7 +172,11 @@ def test_a_report_from_a_point_in_another_grid_says_where_it_went(client_as):
     e = Event.objects.get(idem_key=key)
     assert e.grid_code.startswith(elsewhere.code) and e.lon == elsewhere.centroid_lon
     page = micro.get("/events/m/", **EN).content.decode()
-    assert "outside your grid" in page and f"/events/{e.pk}/" not in page
+    assert "outside your grid" in page
+    # the reporter keeps sight of their own report; the other grid's people handle it
+    assert f"/events/{e.pk}/" in page
+    assert micro.get(f"/events/{e.pk}/").status_code == 200
+    assert client_as("cadre").get(f"/events/{e.pk}/").status_code == 404
 
 
 def test_resolved_on_the_spot_in_one_step_and_only_where_allowed(client_as):

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from wangge.accounts import selectors, services
-from wangge.accounts.enums import Perm
+from wangge.accounts.enums import Perm, Role
 from wangge.accounts.forms import CodeForm, LoginForm, TokenForm
 from wangge.accounts.middleware import SESSION_2FA, SESSION_POST
 from wangge.accounts.models import TotpDevice
@@ -171,9 +171,22 @@ def security(request):
     )
 
 
+# Posts whose day is the closed loop: grid workers (phone page), dispatchers (queue), units.
+WORK_ROLES = (
+    Role.GRID_WORKER,
+    Role.MICRO_GRID_WORKER,
+    Role.COMMUNITY_SECRETARY,
+    Role.STREET_DISPATCHER,
+    Role.DISTRICT_DISPATCHER,
+    Role.UNIT_HANDLER,
+)
+
+
 def home(request):
     """Each post starts where its work is."""
     post = request.post
+    if post is not None and post.role in WORK_ROLES:
+        return redirect("events:home")  # the events app sends each of them to its page
     if has_perm(post, Perm.PLACES_VIEW):
         return redirect("regions:browse")
     if has_perm(post, Perm.AUDIT_VIEW):

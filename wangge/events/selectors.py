@@ -27,7 +27,8 @@ def _visible(actor) -> QuerySet[Event]:
         return qs.filter(unit_id=actor.unit_id) if actor.unit_id else qs.none()
     if actor.role == Role.RESIDENT:
         return qs.filter(reporter=actor)
-    return scope_for(actor).filter(qs, "grid_code")
+    # a post sees its subtree's events, and the events it reported wherever they are
+    return qs.filter(scope_for(actor).q("grid_code") | Q(reporter=actor))
 
 
 def event_list(*, actor, filters: dict | None = None) -> QuerySet[Event]:

@@ -404,7 +404,7 @@ def event_transition(
                 raise NotFound(_("No such event."))
         t = W.transition_for(e.state, action)
         kinds = W.actor_kinds(actor, e)
-        if t is None or not (kinds & t.actors):
+        if t is None or not (kinds & t.actors) or not W.guard_ok(t, e):
             raise IllegalAction(
                 _("%(action)s is not possible now: the event is %(state)s.")
                 % {"action": action.label, "state": EventState(e.state).label},

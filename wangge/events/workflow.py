@@ -43,6 +43,18 @@ class Transition:
     target: str
     actors: frozenset[Actor]
     requires: tuple[str, ...] = ()
+    guard: str = ""  # a condition on the event beyond its state (see GUARDS)
+
+
+# Conditions some transitions need besides the state.
+GUARDS = {
+    "extension_asked": lambda e: (e.extension_hours or 0) > 0,
+    "on_spot": lambda e: bool(e.on_spot),
+}
+
+
+def guard_ok(t: Transition, event) -> bool:
+    return not t.guard or GUARDS[t.guard](event)
 
 
 _D = frozenset({Actor.DISPATCHER})
@@ -71,8 +83,21 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(
         (S.DISPATCHED, S.ACKNOWLEDGED), EventAction.REQUEST_EXTENSION, SAME, _U, ("hours", "note")
     ),
-    Transition((S.DISPATCHED, S.ACKNOWLEDGED), EventAction.APPROVE_EXTENSION, SAME, _D),
-    Transition((S.DISPATCHED, S.ACKNOWLEDGED), EventAction.DENY_EXTENSION, SAME, _D, ("note",)),
+    Transition(
+        (S.DISPATCHED, S.ACKNOWLEDGED),
+        EventAction.APPROVE_EXTENSION,
+        SAME,
+        _D,
+        guard="extension_asked",
+    ),
+    Transition(
+        (S.DISPATCHED, S.ACKNOWLEDGED),
+        EventAction.DENY_EXTENSION,
+        SAME,
+        _D,
+        ("note",),
+        guard="extension_asked",
+    ),
     Transition(_ACTIVE, EventAction.SUSPEND, S.SUSPENDED, _D, ("note", "review_date")),
     Transition((S.SUSPENDED,), EventAction.RESUME, PREVIOUS, _D),
     Transition(
@@ -84,8 +109,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     Transition((S.REPORTED,), EventAction.RESOLVE_ON_SPOT, S.CLOSED, frozenset({Actor.GRID})),
     # the community spot-checks a sample of on-the-spot resolutions (services: on_spot only)
-    Transition((S.CLOSED,), EventAction.SPOT_CHECK_PASS, SAME, _D),
-    Transition((S.CLOSED,), EventAction.SPOT_CHECK_FAIL, S.ACCEPTED, _D, ("note",)),
+    Transition((S.CLOSED,), EventAction.SPOT_CHECK_PASS, SAME, _D, guard="on_spot"),
+    Transition((S.CLOSED,), EventAction.SPOT_CHECK_FAIL, S.ACCEPTED, _D, ("note",), "on_spot"),
 )
 
 _BY_ACTION: dict[str, list[Transition]] = {}
@@ -147,6 +172,11 @@ def allowed_actions(post, event) -> list[EventAction]:
     kinds = actor_kinds(post, event)
     out = []
     for t in TRANSITIONS:
-        if event.state in t.sources and kinds & t.actors and t.action not in out:
+        if (
+            event.state in t.sources
+            and kinds & t.actors
+            and guard_ok(t, event)
+            and t.action not in out
+        ):
             out.append(t.action)
     return out
