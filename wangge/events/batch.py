@@ -211,6 +211,24 @@ def _check(i: int, item: dict, source: Source, cats: dict[str, Category]) -> _It
     )
 
 
+def _select(sql: str, params: list, values: list) -> list[tuple]:
+    """Rows of ``sql`` (one ``{in}`` where ``values`` go): one array parameter on PostgreSQL
+    (psycopg binds on the client and parses a query of thousands of placeholders slowly),
+    chunks of placeholders on SQLite."""
+    if not values:
+        return []
+    out: list[tuple] = []
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(sql.format(in_="= ANY(%s)"), [*params, list(values)])
+            return cur.fetchall()
+        for start in range(0, len(values), 500):
+            chunk = list(values[start : start + 500])
+            cur.execute(sql.format(in_=f"IN ({', '.join(['%s'] * len(chunk))})"), params + chunk)
+            out += cur.fetchall()
+    return out
+
+
 # --- 2. keys --------------------------------------------------------------------------------
 def _claim(scope_key: str, keys: list[str]) -> set[str]:
     """Claim the keys for this transaction as ``event_report`` claims one (the same advisory
@@ -245,13 +263,16 @@ def _settle_keys(ready: list[_Item], scope_key: str, results: list, claimed: lis
     busy = _claim(scope_key, keys)
     if connection.vendor != "postgresql":
         claimed.extend(k for k in keys if k not in busy)
-    found: dict[str, tuple[int, str, str]] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        for pk, number, key, digest in Event.objects.filter(
-            idem_scope=scope_key, idem_key__in=chunk
-        ).values_list("id", "number", "idem_key", "idem_hash"):
-            found[key] = (pk, number, digest)
+    # NOT (idem_key = ''): the condition of the partial unique index, so that it is used
+    found = {
+        key: (pk, number, digest)
+        for pk, number, key, digest in _select(
+            f"SELECT id, number, idem_key, idem_hash FROM {Event._meta.db_table} "
+            "WHERE idem_scope = %s AND idem_key {in_} AND NOT (idem_key = '')",
+            [scope_key],
+            keys,
+        )
+    }
     out = []
     for it in ready:
         if it.key in busy:
@@ -341,12 +362,11 @@ def _located(ready: list[_Item], results: list) -> list[_Item]:
     candidates = [it for it in ready if it.index not in failed]
     for it in candidates:
         it.grid_code = C.normalize(it.grid_code or "")
-    known = set()
     wanted = list({it.grid_code for it in candidates if it.grid_code})
-    for start in range(0, len(wanted), 500):
-        known.update(
-            Grid.objects.filter(code__in=wanted[start : start + 500]).values_list("code", flat=True)
-        )
+    known = {
+        row[0]
+        for row in _select(f"SELECT code FROM {Grid._meta.db_table} WHERE code {{in_}}", [], wanted)
+    }
     out: list[_Item] = []
     first: dict[str, _Item] = {}
     for it in candidates:
@@ -467,13 +487,12 @@ def _numbers(times: list[datetime]) -> list[str]:
     """Event numbers as ``event_report`` makes them, none repeated in the batch or taken."""
     numbers = [services._number(t) for t in times]
     while True:
-        taken: set[str] = set()
-        for start in range(0, len(numbers), 500):
-            taken.update(
-                Event.objects.filter(number__in=numbers[start : start + 500]).values_list(
-                    "number", flat=True
-                )
+        taken = {
+            row[0]
+            for row in _select(
+                f"SELECT number FROM {Event._meta.db_table} WHERE number {{in_}}", [], numbers
             )
+        }
         seen: set[str] = set()
         again = False
         for i, n in enumerate(numbers):
@@ -542,11 +561,14 @@ def _audit_many(actor, action: str, objects: list[tuple[int, dict]], request) ->
         at = timezone.now()
         prev = head.last_hash
         rows = []
+        plain = _plain_details(objects[0][1])
         for pk, details in objects:
+            if not (plain and details.keys() == plain and _all_text(details)):
+                details = audit._json_ready(audit.mask_details(details))
             content = {
                 **base,
                 "object_id": audit._text(str(pk), 64),
-                "details": audit._json_ready(audit.mask_details(details)),
+                "details": details,
                 "at": at,
             }
             digest = audit._hash(prev, content)
@@ -556,6 +578,19 @@ def _audit_many(actor, action: str, objects: list[tuple[int, dict]], request) ->
         head.last_hash = prev
         head.count += len(rows)
         head.save(update_fields=["last_hash", "count"])
+
+
+def _plain_details(sample: dict) -> set | None:
+    """The keys of ``sample`` if ``audit.record`` would store details with these keys and text
+    values unchanged (no key it masks, nothing to convert), so that it need not be asked for
+    every row; else None."""
+    if _all_text(sample) and audit._json_ready(audit.mask_details(sample)) == sample:
+        return set(sample)
+    return None
+
+
+def _all_text(details: dict) -> bool:
+    return all(type(v) is str and "\x00" not in v for v in details.values())
 
 
 # --- plain inserts --------------------------------------------------------------------------
