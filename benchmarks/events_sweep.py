@@ -77,6 +77,16 @@ def fill(n: int, rng: np.random.Generator) -> float:
     ahead = rng.uniform(0.5, 20, n)  # days until the handling deadline
     acknowledged = rng.random(n) < 0.6
 
+    template = [defaults[c] for c in columns]
+    at = {c: i for i, c in enumerate(columns)}
+    fixed = {
+        "urgency": "normal",
+        "source": "patrol",
+        "level": "community",
+    }
+    for c, v in fixed.items():
+        template[at[c]] = v
+
     def rows():
         for i in range(n):
             c = cats[cat_i[i]]
@@ -84,29 +94,29 @@ def fill(n: int, rng: np.random.Generator) -> float:
             reported = now - timedelta(days=float(age[i]))
             dispatched = reported + timedelta(hours=1)
             due = now + timedelta(days=float(ahead[i]))
-            row = dict(defaults)
-            row.update(
-                number=f"B{i:010d}",
-                category_id=c.pk,
-                title=c.name,
-                urgency="normal",
-                source="patrol",
-                grid_code=code,
-                lon=lon,
-                lat=lat,
-                state="acknowledged" if acknowledged[i] else "dispatched",
-                level="community",
-                unit_id=units.get(c.unit_kind or c.parent.unit_kind, fallback),
-                reported_at=reported,
-                accepted_at=dispatched,
-                dispatched_at=dispatched,
-                acknowledged_at=dispatched if acknowledged[i] else None,
-                response_due=dispatched + timedelta(hours=8),
-                handle_due=due,
-                warn_at=dispatched + (due - dispatched) * 0.8,
-                updated_at=now,
-            )
-            yield [row[c] for c in columns]
+            warn = dispatched + (due - dispatched) * 0.8
+            row = template.copy()
+            for col, v in (
+                ("number", f"B{i:010d}"),
+                ("category_id", c.pk),
+                ("title", c.name),
+                ("grid_code", code),
+                ("lon", lon),
+                ("lat", lat),
+                ("state", "acknowledged" if acknowledged[i] else "dispatched"),
+                ("unit_id", units.get(c.unit_kind or c.parent.unit_kind, fallback)),
+                ("reported_at", reported),
+                ("accepted_at", dispatched),
+                ("dispatched_at", dispatched),
+                ("acknowledged_at", dispatched if acknowledged[i] else None),
+                ("response_due", dispatched + timedelta(hours=8)),
+                ("handle_due", due),
+                ("warn_at", warn),
+                ("warned", warn <= now),  # the warnings already due were sent
+                ("updated_at", now),
+            ):
+                row[at[col]] = v
+            yield row
 
     t = time.perf_counter()
     table = Event._meta.db_table
@@ -133,9 +143,9 @@ def fill(n: int, rng: np.random.Generator) -> float:
                     cur.executemany(sql, batch)
                     batch = []
             cur.executemany(sql, batch)
-    with connection.cursor() as cur:
-        cur.execute(f"ANALYZE {table}")
-    return time.perf_counter() - t
+    secs = time.perf_counter() - t
+    _vacuum()  # as autovacuum would have done by now
+    return secs
 
 
 def make_due(share: float, rng, *, escalating: bool | None) -> int:
@@ -159,7 +169,20 @@ def make_due(share: float, rng, *, escalating: bool | None) -> int:
             handle_due=now - timedelta(hours=1),
             warn_at=F("dispatched_at"),
         )
+    _vacuum()  # time passing moves no row: leave no dead index entries behind the update
     return len(chosen)
+
+
+def _vacuum() -> None:
+    from django.db import connection
+
+    from wangge.events.models import Event
+
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(f"VACUUM ANALYZE {Event._meta.db_table}")
+        else:
+            cur.execute("ANALYZE")
 
 
 def timed_sweep() -> tuple[float, dict]:
