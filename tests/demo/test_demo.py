@@ -87,8 +87,14 @@ def test_every_demo_account_signs_in_and_sees_its_part(city, tmp_path):
             assert r.status_code == 302, username
         r = c.get("/", follow=True)
         assert r.status_code == 200
+        landing = r.redirect_chain[-1][0] if r.redirect_chain else "/"
+        if username in ("grid", "micro"):
+            assert landing == "/events/m/"  # grid workers start on their phone page
+        elif username in ("community", "street", "district"):
+            assert landing == "/events/queue/"  # dispatchers start on their queue
+        elif place.isdigit():
+            assert landing == f"/regions/{place}/"
         if place.isdigit():
-            assert r.redirect_chain[-1][0] == f"/regions/{place}/"
             # the place next door is not found
             if len(place) > 4:
                 assert c.get("/regions/510105/").status_code == 404
