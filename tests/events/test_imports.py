@@ -83,6 +83,9 @@ def test_good_file_imports_and_a_second_import_changes_nothing(city, tmp_path):
     e = Event.objects.get(external_ref="12345-2025-00002")
     assert (e.source, e.idem_scope, e.idem_key) == ("hotline", "hotline", "12345-2025-00002")
     assert e.category.code == "0703" and e.urgency == "urgent"
+    assert {"李女士"} <= set(
+        Event.objects.filter(source="hotline").values_list("reporter_name", flat=True)
+    )
     assert e.reported_at == datetime(2025, 10, 9, 23, 40, tzinfo=CST)
     assert Event.objects.get(external_ref="12345-2025-00003").category.code == "0501"
     gas = Event.objects.get(external_ref="12345-2025-00004")

@@ -294,7 +294,7 @@ def test_bulk_accept_reports_each_event(client_as, post_of):
     html = community.get(resp["Location"], **EN).content.decode()
     results = html[html.index("What the bulk action did") : html.index('id="bulk"')]
     rows = re.findall(r'<tr class="(done|refused)">(.*?)</tr>', results, re.S)
-    by_number = {n: cls for cls, body in rows for n in re.findall(r"E\d{8}[0-9A-F]{8}", body)}
+    by_number = {n: cls for cls, body in rows for n in re.findall(r"E\d{8}[0-9A-F]{12}", body)}
     assert by_number[a.number] == "done" and by_number[b.number] == "done"
     assert by_number[c.number] == "refused"
     assert foreign.number not in results and "No such event." in results

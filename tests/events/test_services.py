@@ -147,3 +147,33 @@ def test_duplicate_suggestions_are_near_recent_and_same_category(post_of):
     assert [e.pk for e, _m in found] == [first.pk]
     assert 10 < found[0][1] < 30
     assert far.pk not in [e.pk for e, _m in found] and other.pk not in [e.pk for e, _m in found]
+
+
+def test_who_may_report_with_which_source(post_of):
+    from wangge.accounts.scope import SYSTEM
+    from wangge.core.errors import PermissionDenied
+
+    micro, community = post_of("micro"), post_of("community")
+    for source in ("sensor", "camera"):  # only the device pipeline (the system)
+        with pytest.raises(PermissionDenied):
+            _report(community, source=source)
+        assert _report(SYSTEM, source=source)[1]
+    with pytest.raises(PermissionDenied):  # a 12345 order is entered by a dispatcher
+        _report(micro, source="hotline")
+    e, _ = _report(community, source="hotline", reporter_name="张先生", key="12345-1")
+    assert e.reporter_name == "张先生" and e.reporter == community
+    # the caller's name is part of the payload: the same order with another caller is refused
+    with pytest.raises(ValidationError):
+        _report(community, source="hotline", reporter_name="李女士", key="12345-1")
+    mine, _ = _report(micro)
+    assert mine.reporter_name == (micro.user.get_full_name() or "")
+
+
+def test_a_clashing_number_is_retried_not_a_failure(post_of, monkeypatch):
+    first, _ = _report(post_of("micro"), key="n1")
+    numbers = iter([first.number, first.number, "E20261129000000000042"])
+    monkeypatch.setattr(services, "_number", lambda now: next(numbers))
+    again, created = _report(post_of("micro"), key="n2", title="另一处开裂")
+    assert created and again.number == "E20261129000000000042"
+    assert Event.objects.filter(idem_key="n2").count() == 1
+    assert EventLog.objects.filter(event=again).count() == 1

@@ -218,8 +218,11 @@ def record(
         "user_agent": _text(where["user_agent"], 300),
         "outcome": str(Outcome(outcome)),
     }
-    with transaction.atomic():
-        head, _created = AuditHead.objects.select_for_update().get_or_create(pk=1)
+    # Inside the caller's transaction no savepoint is needed: a failure here fails it whole.
+    with transaction.atomic(savepoint=False):
+        head = AuditHead.objects.select_for_update().filter(pk=1).first()
+        if head is None:
+            head, _created = AuditHead.objects.select_for_update().get_or_create(pk=1)
         # The time is taken under the lock, so it never decreases along the chain.
         content["at"] = timezone.now()
         digest = _hash(head.last_hash, content)

@@ -29,6 +29,7 @@ class ReportIn(Schema):
     grid_code: str = ""
     address: str = ""
     external_ref: str = ""
+    reporter_name: str = Field("", description="Who reported, when not the account (a caller)")
     key: str = Field("", description="Idempotency key (or the Idempotency-Key header)")
 
 
@@ -116,7 +117,11 @@ def _out(e) -> dict:
     }
 
 
-def _detail(post, e) -> dict:
+def _detail(post, e, fresh_log=None, fresh_photos=None) -> dict:
+    """The event with its timeline, actions and photos; for an event just reported, from the
+    rows the report wrote (``fresh_log``, ``fresh_photos``) instead of reading them back."""
+    timeline = selectors.event_timeline(actor=post, event=e) if fresh_log is None else [fresh_log]
+    photos = e.photos.all() if fresh_photos is None else fresh_photos
     return {
         **_out(e),
         "description": e.description,
@@ -130,7 +135,7 @@ def _detail(post, e) -> dict:
                 "note": log.note,
                 "data": log.data,
             }
-            for log in selectors.event_timeline(actor=post, event=e)
+            for log in timeline
         ],
         "allowed_actions": [a.value for a in selectors.event_actions(actor=post, event=e)],
         "photos": [
@@ -143,7 +148,7 @@ def _detail(post, e) -> dict:
                 "lon": p.lon,
                 "lat": p.lat,
             }
-            for p in e.photos.all()
+            for p in photos
         ],
     }
 
@@ -160,23 +165,7 @@ def _detail(post, e) -> dict:
     summary="Report an event (idempotent with a key)",
 )
 def event_report(request, body: ReportIn):
-    e, created = services.event_report(
-        actor=request.post,
-        source=body.source,
-        category=body.category,
-        title=body.title,
-        description=body.description,
-        urgency=body.urgency,
-        lon=body.lon,
-        lat=body.lat,
-        grid_code=body.grid_code,
-        address=body.address,
-        external_ref=body.external_ref,
-        key=request.headers.get("Idempotency-Key", "") or body.key,
-        request=request,
-    )
-    e = selectors.event_get(actor=request.post, event_id=e.pk) if created else e
-    return (201 if created else 200), _detail(request.post, e)
+    return _report(request, body, [])
 
 
 @router.post(
@@ -193,6 +182,10 @@ def event_report(request, body: ReportIn):
 def event_report_with_photos(
     request, body: Form[ReportIn], photos: File[list[UploadedFile]] = None
 ):
+    return _report(request, body, photos or [])
+
+
+def _report(request, body: ReportIn, photos: list) -> tuple[int, dict]:
     e, created = services.event_report(
         actor=request.post,
         source=body.source,
@@ -204,13 +197,15 @@ def event_report_with_photos(
         lat=body.lat,
         grid_code=body.grid_code,
         address=body.address,
+        reporter_name=body.reporter_name,
         external_ref=body.external_ref,
         key=request.headers.get("Idempotency-Key", "") or body.key,
-        photos=photos or [],
+        photos=photos,
         request=request,
     )
-    e = selectors.event_get(actor=request.post, event_id=e.pk) if created else e
-    return (201 if created else 200), _detail(request.post, e)
+    if created:  # everything the answer holds was just written: no need to read it back
+        return 201, _detail(request.post, e, e.report_log, e.report_photos)
+    return 200, _detail(request.post, selectors.event_get(actor=request.post, event_id=e.pk))
 
 
 class ActionForm(Schema):

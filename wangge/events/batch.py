@@ -34,12 +34,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from wangge.accounts.enums import Perm, Role
 from wangge.accounts.models import Post
-from wangge.accounts.rules import has_perm
-from wangge.accounts.scope import SYSTEM
 from wangge.core import audit
-from wangge.core.errors import ApplicationError, PermissionDenied, ValidationError
+from wangge.core.errors import ApplicationError, ValidationError
 from wangge.core.models import AuditEntry, AuditHead
 from wangge.events import services
 from wangge.events import workflow as W
@@ -125,9 +122,7 @@ def event_report_many(
         raise ValidationError(
             _("At most %(n)d events a batch.") % {"n": MAX_ITEMS}, code="too_many_items"
         )
-    if source in (Source.PATROL, Source.DISPATCHER, Source.CAMPAIGN) and actor is not SYSTEM:
-        if not has_perm(actor, Perm.PLACES_VIEW) or actor.role in (Role.RESIDENT,):
-            raise PermissionDenied(_("Your post may not report events."))
+    services.report_check(actor, source)
     results: list[ItemResult | None] = [None] * len(items)
     ready = _validated(items, source, results)
     scope_key = services._idem_scope(actor, source)
@@ -197,6 +192,8 @@ def _check(i: int, item: dict, source: Source, cats: dict[str, Category]) -> _It
         "address": item.get("address") or "",
         "external_ref": item.get("external_ref") or "",
     }
+    if (item.get("reporter_name") or "").strip():  # as the single path: only when given
+        payload["reporter_name"] = str(item["reporter_name"]).strip()
     key = (item.get("key") or "").strip()[:100]
     at = item.get("at")
     if at is not None and not (isinstance(at, datetime) and timezone.is_aware(at)):
@@ -404,9 +401,6 @@ def _located(ready: list[_Item], results: list) -> list[_Item]:
 def _create(actor, ready: list[_Item], scope_key: str, results: list, request) -> None:
     now = timezone.now()
     post = actor if isinstance(actor, Post) else None
-    reporter_name = (getattr(getattr(actor, "user", None), "get_full_name", lambda: "")() or "")[
-        :60
-    ]
     numbers = _numbers([it.at or now for it in ready])
     due_cache: dict[tuple, datetime] = {}
     event_rows, events = [], []
@@ -432,7 +426,7 @@ def _create(actor, ready: list[_Item], scope_key: str, results: list, request) -
                 "lat": it.lat,
                 "address": p["address"][:200],
                 "reporter_id": post.pk if post else None,
-                "reporter_name": reporter_name,
+                "reporter_name": services._reporter_name(actor, p.get("reporter_name", "")),
                 "external_ref": p["external_ref"][:60],
                 "idem_scope": scope_key if it.key else "",
                 "idem_key": it.key,

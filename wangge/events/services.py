@@ -76,6 +76,7 @@ def categories_install(*, actor, path: Path = CATEGORIES_FILE, update: bool = Fa
                 existing.save()
     if n or update:
         audit.record(actor=actor, action="events.categories_install", details={"created": n})
+        transaction.on_commit(categories_forget)
     return n
 
 
@@ -128,10 +129,53 @@ def _release(scope: str, key: str) -> None:
 
 
 def _number(now: datetime) -> str:
-    """A readable, unique number: E + date + a random part (no sequence table to contend on)."""
+    """A readable, unique number: E + date + 48 random bits (no sequence table to contend on;
+    at 50,000 reports a day two numbers of one day collide about once in 300 years, and a
+    collision is retried with a new number rather than failing)."""
     import secrets
 
-    return f"E{timezone.localtime(now):%Y%m%d}{secrets.token_hex(4).upper()}"
+    return f"E{timezone.localtime(now):%Y%m%d}{secrets.token_hex(6).upper()}"
+
+
+_categories: dict[str, tuple[float, Category | None]] = {}
+CATEGORY_CACHE_SECONDS = 30.0
+
+
+def _category(code: str) -> Category | None:
+    """An active category by code, cached in the process for a few seconds (every report reads
+    one; the taxonomy changes a few times a year). An administrator's edit reaches other
+    processes within ``CATEGORY_CACHE_SECONDS``; this process forgets at once."""
+    import time
+
+    now = time.monotonic()
+    hit = _categories.get(code)
+    if hit is not None and now - hit[0] < CATEGORY_CACHE_SECONDS:
+        return hit[1]
+    cat = Category.objects.filter(code=code, is_active=True).first()
+    if len(_categories) > 2000:
+        _categories.clear()
+    _categories[code] = (now, cat)
+    return cat
+
+
+def categories_forget() -> None:
+    _categories.clear()
+
+
+def report_check(actor, source: Source) -> None:
+    """May this post report with this source? Workers' sources need a post that sees places;
+    12345 orders come from the hotline import or a dispatcher typing one in; sensors and cameras
+    only through the device pipeline (the system)."""
+    if actor is SYSTEM:
+        return
+    role = getattr(actor, "role", None)
+    if source in (Source.SENSOR, Source.CAMERA):
+        raise PermissionDenied(_("Only devices report as sensors or cameras."))
+    if source == Source.HOTLINE and role not in W.DISPATCHER_ROLE.values():
+        raise PermissionDenied(_("Only a dispatcher enters 12345 work orders."))
+    if source in (Source.PATROL, Source.DISPATCHER, Source.CAMPAIGN):
+        if not has_perm(actor, Perm.PLACES_VIEW) or role == Role.RESIDENT:
+            raise PermissionDenied(_("Your post may not report events."))
 
 
 def event_report(
@@ -158,10 +202,8 @@ def event_report(
     a key whose first request is still running answers 409."""
     source = _choice(Source, source, "source")
     urgency = _choice(Urgency, urgency, "urgency")
-    if source in (Source.PATROL, Source.DISPATCHER, Source.CAMPAIGN) and actor is not SYSTEM:
-        if not has_perm(actor, Perm.PLACES_VIEW) or actor.role in (Role.RESIDENT,):
-            raise PermissionDenied(_("Your post may not report events."))
-    cat = Category.objects.filter(code=(category or "").strip(), is_active=True).first()
+    report_check(actor, source)
+    cat = _category((category or "").strip())
     if cat is None or cat.parent_id is None:
         raise ValidationError(
             _("Choose a small category (小类)."),
@@ -191,24 +233,43 @@ def event_report(
         "address": address or "",
         "external_ref": external_ref or "",
     }
+    if reporter_name:
+        payload["reporter_name"] = reporter_name.strip()
     key = (key or "").strip()[:100]
     scope_key = _idem_scope(actor, source) if key else ""
-    if key:
+    for attempt in range(3):
+        try:
+            return _report_once(actor, cat, payload, scope_key, key, at, request, cleaned)
+        except IntegrityError:
+            # Another process created the same key between our lookup and insert (SQLite has
+            # no cross-process claim), or two numbers collided: the transaction rolled back
+            # whole; look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _report_once(actor, cat, payload, scope_key, key, at, request, cleaned) -> tuple[Event, bool]:
+    if not key:
         with transaction.atomic():
-            if not _try_claim(scope_key, key):
-                raise Conflict(
-                    _("A request with this key is still being processed; try again shortly."),
-                    code="in_flight",
-                )
-            try:
-                found = Event.objects.filter(idem_scope=scope_key, idem_key=key).first()
-                if found is not None:
-                    return _same_payload(found, payload), False
-                return _create(actor, cat, payload, scope_key, key, at, request, cleaned), True
-            finally:
-                _release(scope_key, key)
+            return _create(actor, cat, payload, "", "", at, request, cleaned), True
     with transaction.atomic():
-        return _create(actor, cat, payload, "", "", at, request, cleaned), True
+        if not _try_claim(scope_key, key):
+            raise Conflict(
+                _("A request with this key is still being processed; try again shortly."),
+                code="in_flight",
+            )
+        try:
+            found = (
+                Event.objects.filter(idem_scope=scope_key, idem_key=key)
+                .exclude(idem_key="")  # the unique index is partial: its condition lets it serve
+                .first()
+            )
+            if found is not None:
+                return _same_payload(found, payload), False
+            return _create(actor, cat, payload, scope_key, key, at, request, cleaned), True
+        finally:
+            _release(scope_key, key)
 
 
 def _same_payload(found: Event, payload: dict) -> Event:
@@ -250,7 +311,7 @@ def _locate(actor, lon, lat, grid_code) -> tuple[str, float | None, float | None
                     details={"fields": {"lon": _("outside every grid")}},
                 )
         else:
-            grid_code = hit.code
+            return hit.code, lon, lat  # the locator knows only grids that exist
     grid_code = C.normalize(grid_code or "")
     if not grid_code:
         raise ValidationError(
@@ -269,6 +330,16 @@ def _locate(actor, lon, lat, grid_code) -> tuple[str, float | None, float | None
     return grid_code, lon, lat
 
 
+def _reporter_name(actor, given: str) -> str:
+    """Who reported: the name given (a hotline caller, a resident at the counter), else the
+    reporting account's full name."""
+    given = (given or "").strip()
+    if given:
+        return given[:60]
+    user = getattr(actor, "user", None)
+    return ((user.get_full_name() if user is not None else "") or "")[:60]
+
+
 def _create(actor, cat, payload, scope_key, key, at, request, cleaned=()) -> Event:
     grid_code, lon, lat = _locate(actor, payload["lon"], payload["lat"], payload["grid_code"])
     now = at or timezone.now()
@@ -284,9 +355,7 @@ def _create(actor, cat, payload, scope_key, key, at, request, cleaned=()) -> Eve
         lat=lat,
         address=payload["address"][:200],
         reporter=actor if isinstance(actor, Post) else None,
-        reporter_name=(getattr(getattr(actor, "user", None), "get_full_name", lambda: "")() or "")[
-            :60
-        ],
+        reporter_name=_reporter_name(actor, payload.get("reporter_name", "")),
         external_ref=payload["external_ref"][:60],
         idem_scope=scope_key,
         idem_key=key,
@@ -297,20 +366,13 @@ def _create(actor, cat, payload, scope_key, key, at, request, cleaned=()) -> Eve
     )
     resp_h, _handle_h = cat.limits(e.urgency)
     e.response_due = deadline_after(now, resp_h, e.urgency)
-    try:
-        with transaction.atomic():
-            e.save(force_insert=True)
-    except IntegrityError:
-        if key:
-            found = Event.objects.filter(idem_scope=scope_key, idem_key=key).first()
-            if found is not None:
-                return _same_payload(found, payload)
-        raise
+    e.save(force_insert=True)  # a clash of key or number rolls back the whole report: retried
     log = _log(e, EventAction.REPORT, "", e.state, actor, now, "", {"source": e.source})
+    e.report_log, e.report_photos = log, []  # what the report wrote, for the answer
     if cleaned:
         from wangge.events.photos import photos_store
 
-        photos_store(e, list(cleaned), kind="before", log=log)
+        e.report_photos = photos_store(e, list(cleaned), kind="before", log=log)
     _notify_dispatchers(e, Notice.NEW_WORK, _("New event %(n)s: %(t)s"))
     audit.record(
         actor=actor,
@@ -337,8 +399,12 @@ def _log(e: Event, action, frm, to, actor, at, note="", data=None) -> EventLog:
 
 
 def _notify(posts, kind, e: Event, text: str) -> None:
+    """Notices to posts (or post ids), in the caller's transaction: the outbox."""
     Notification.objects.bulk_create(
-        [Notification(post=p, kind=kind, event=e, text=text[:300]) for p in posts]
+        [
+            Notification(post_id=getattr(p, "pk", p), kind=kind, event=e, text=text[:300])
+            for p in posts
+        ]
     )
 
 
@@ -363,7 +429,11 @@ def unit_posts(e: Event) -> list[Post]:
 
 
 def _notify_dispatchers(e: Event, kind, template: str) -> None:
-    _notify(dispatcher_posts(e), kind, e, template % {"n": e.number, "t": e.title})
+    role = W.DISPATCHER_ROLE[HandlingLevel(e.level)]
+    ids = Post.objects.filter(
+        role=role, is_active=True, place_code=W.handling_code(e.grid_code, e.level)
+    ).values_list("id", flat=True)
+    _notify(list(ids), kind, e, template % {"n": e.number, "t": e.title})
 
 
 class IllegalAction(Conflict):
