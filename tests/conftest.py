@@ -61,10 +61,14 @@ def english_messages():
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    """Rate-limit counters live in the cache: start each test from zero."""
+    """Rate-limit counters live in the cache, categories in a per-process cache: start each
+    test from nothing (a test's categories are rows of its own)."""
     from django.core.cache import cache
 
+    from wangge.events.services import categories_forget
+
     cache.clear()
+    categories_forget()
     yield
 
 
