@@ -12,7 +12,7 @@ the days ahead. Times ``deadlines_sweep``:
 2. when 1 % are overdue, in categories that do not escalate by themselves (marking, log rows,
    notices);
 3. when another 1 % are overdue with the categories' real mix (those whose category says so
-   are escalated one by one through ``event_transition``).
+   are escalated in bulk, writing what ``event_transition`` writes for each).
 
 Prints seconds and what the sweep did. Asserts nothing about time.
 """
@@ -250,7 +250,7 @@ def run(db_url: str | None, n: int, data_dir: Path) -> None:
     esc = counts["escalated"]
     print(
         f"  sweep, {due:,} overdue (1 %, the categories' mix): {secs:.2f}s — {counts}; "
-        f"{esc:,} escalated one by one through event_transition"
+        f"{esc:,} escalated (level, deadlines, log row, notices and audit row each)"
     )
     print(f"  goal: ≤ {GOAL_SECONDS}s for the sweep over 1,000,000 open events on PostgreSQL")
 

@@ -177,3 +177,69 @@ def test_a_clashing_number_is_retried_not_a_failure(post_of, monkeypatch):
     assert created and again.number == "E20261129000000000042"
     assert Event.objects.filter(idem_key="n2").count() == 1
     assert EventLog.objects.filter(event=again).count() == 1
+
+
+def test_the_sweeps_bulk_escalation_writes_what_event_transition_writes(post_of, monkeypatch):
+    """The sweep escalates a batch at once; each event must end exactly as if escalated by
+    ``event_transition(actor=SYSTEM, action=ESCALATE)`` (the single path, field by field)."""
+    from django.forms.models import model_to_dict
+
+    community = post_of("community")
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=CST)  # a Monday
+    a, _ = _report(post_of("micro"), title="墙体开裂", at=at)  # 0401 escalates by itself
+    b, _ = _report(post_of("micro"), title="墙体开裂", at=at)
+    for e in (a, b):
+        services.event_transition(actor=community, event=e, action="accept", at=at)
+    a.refresh_from_db()
+    due, later = a.handle_due, a.handle_due + timedelta(minutes=1)
+    Event.objects.filter(pk__in=[a.pk, b.pk]).update(handle_due=due, warn_at=None)
+    Event.objects.filter(pk=b.pk).update(handle_due=later + timedelta(days=1))
+    assert services.deadlines_sweep(now=later)["escalated"] == 1  # a, by the bulk path
+
+    def one_by_one(rows, now, to):
+        for e in rows:
+            services.event_transition(
+                actor=SYSTEM,
+                event=e,
+                action="escalate",
+                note="Overdue: escalated automatically.",
+                at=now,
+            )
+        return len(rows)
+
+    from wangge.accounts.scope import SYSTEM
+
+    Event.objects.filter(pk=b.pk).update(handle_due=due)
+    monkeypatch.setattr(services, "_escalate_many", one_by_one)
+    assert services.deadlines_sweep(now=later)["escalated"] == 1  # b, one by one
+
+    def event(e):
+        d = model_to_dict(Event.objects.get(pk=e.pk))
+        return {k: v for k, v in d.items() if k not in ("id", "number", "idem_key", "idem_hash")}
+
+    def rows(e, n):
+        logs = [
+            (x.action, x.from_state, x.to_state, x.post_id, x.at, x.note, x.data)
+            for x in EventLog.objects.filter(event=e).order_by("id")
+        ]
+        notes = sorted(
+            (x.post_id, x.kind, x.text.replace(n, "N"))
+            for x in Notification.objects.filter(event=e)
+        )
+        audits = [
+            (x.action, x.user_id, x.post_id, x.role, x.object_type, {**x.details, "number": "N"})
+            for x in AuditEntry.objects.filter(
+                object_id=str(e.pk), action__startswith="events."
+            ).order_by("id")
+        ]
+        return logs, notes, audits
+
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.level == "street" and a.state == "accepted" and a.escalations == 1
+    assert event(a) == event(b)
+    ra, rb = rows(a, a.number), rows(b, b.number)
+    assert ra == rb and ra[0][-1][0] == "escalate" and ra[1] and ra[2][-1][0] == "events.escalate"
+    from wangge.core import audit
+
+    assert audit.verify().ok

@@ -22,8 +22,6 @@ as ``audit.record`` appends them one by one. Photos are not taken in a batch.
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,9 +33,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wangge.accounts.models import Post
-from wangge.core import audit
+from wangge.core import audit, bulk
 from wangge.core.errors import ApplicationError, ValidationError
-from wangge.core.models import AuditEntry, AuditHead
 from wangge.events import services
 from wangge.events import workflow as W
 from wangge.events.enums import EventAction, EventState, HandlingLevel, Notice, Source, Urgency
@@ -438,7 +435,7 @@ def _create(actor, ready: list[_Item], scope_key: str, results: list, request) -
                 "updated_at": now,
             }
         )
-    ids = _insert(Event, event_rows)
+    ids = bulk.insert_rows(Event, event_rows)
     for (it, number, _at), pk in zip(events, ids, strict=True):
         results[it.index] = ItemResult(it.index, "created", id=pk, number=number)
     for i, r in enumerate(results):
@@ -446,7 +443,7 @@ def _create(actor, ready: list[_Item], scope_key: str, results: list, request) -
             _tag, first, it = r
             done = results[first.index]
             results[i] = _existing_or_reused(it, done.id, done.number, first.hash)
-    _insert(
+    bulk.insert_rows(
         EventLog,
         [
             {
@@ -462,18 +459,16 @@ def _create(actor, ready: list[_Item], scope_key: str, results: list, request) -
             for (it, _n, at), pk in zip(events, ids, strict=True)
         ],
     )
-    _insert(Notification, _notices(events, ids, now))
-    _audit_many(
-        actor,
-        "events.report",
-        [
-            (
-                pk,
-                {"number": number, "category": it.category.code, "grid": it.grid_code},
-            )
+    bulk.insert_rows(Notification, _notices(events, ids, now))
+    audit.record_many(
+        actor=actor,
+        action="events.report",
+        object_type=Event._meta.label_lower,
+        objects=[
+            (pk, {"number": number, "category": it.category.code, "grid": it.grid_code})
             for (it, number, _at), pk in zip(events, ids, strict=True)
         ],
-        request,
+        request=request,
     )
 
 
@@ -528,126 +523,3 @@ def _notices(events, ids, now) -> list[dict]:
                 }
             )
     return rows
-
-
-def _audit_many(actor, action: str, objects: list[tuple[int, dict]], request) -> None:
-    """Append one audit row per ``(event id, details)`` to the hash chain, as ``audit.record``
-    appends one: under the lock of the chain's head, the time taken under the lock, each row's
-    hash over the one before; the head moves once. (A ``record_many`` in ``core.audit`` would
-    be the natural home of this; until then it follows ``record`` field by field.)"""
-    if not objects:
-        return
-    who = audit._actor_fields(actor)
-    where = audit._request_fields(request)
-    base = {
-        "user_id": who["user_id"],
-        "username": audit._text(who["username"], 150),
-        "post_id": who["post_id"],
-        "role": audit._text(who["role"], 40),
-        "action": audit._text(action, 80),
-        "object_type": Event._meta.label_lower,
-        "ip": where["ip"],
-        "user_agent": audit._text(where["user_agent"], 300),
-        "outcome": str(audit.Outcome.OK),
-    }
-    with transaction.atomic():
-        head, _created = AuditHead.objects.select_for_update().get_or_create(pk=1)
-        at = timezone.now()
-        prev = head.last_hash
-        rows = []
-        plain = _plain_details(objects[0][1])
-        for pk, details in objects:
-            if not (plain and details.keys() == plain and _all_text(details)):
-                details = audit._json_ready(audit.mask_details(details))
-            content = {
-                **base,
-                "object_id": audit._text(str(pk), 64),
-                "details": details,
-                "at": at,
-            }
-            digest = audit._hash(prev, content)
-            rows.append({**content, "prev_hash": prev, "hash": digest})
-            prev = digest
-        _insert(AuditEntry, rows)
-        head.last_hash = prev
-        head.count += len(rows)
-        head.save(update_fields=["last_hash", "count"])
-
-
-def _plain_details(sample: dict) -> set | None:
-    """The keys of ``sample`` if ``audit.record`` would store details with these keys and text
-    values unchanged (no key it masks, nothing to convert), so that it need not be asked for
-    every row; else None."""
-    if _all_text(sample) and audit._json_ready(audit.mask_details(sample)) == sample:
-        return set(sample)
-    return None
-
-
-def _all_text(details: dict) -> bool:
-    return all(type(v) is str and "\x00" not in v for v in details.values())
-
-
-# --- plain inserts --------------------------------------------------------------------------
-def _allocate_ids(cur, table: str, n: int) -> list[int]:
-    """``n`` new primary keys, ascending. PostgreSQL: from the column's sequence; SQLite: after
-    the largest ever used (the transaction holds the write lock, so nobody else takes them)."""
-    if connection.vendor == "postgresql":
-        cur.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, n],
-        )
-        return sorted(row[0] for row in cur.fetchall())
-    cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
-    top = cur.fetchone()[0]
-    cur.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
-    row = cur.fetchone()
-    top = max(top, row[0] if row else 0)
-    return list(range(top + 1, top + n + 1))
-
-
-def _insert(model, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows (dicts of column values; a column left out takes the field's default) with
-    new primary keys, returned in row order: binary COPY on PostgreSQL, executemany on SQLite.
-    Runs inside the caller's transaction; the values were validated before."""
-    if not rows:
-        return []
-    table = model._meta.db_table
-    fields = [f for f in model._meta.concrete_fields if f.column != "id"]
-    defaults = {f.column: f.get_default() for f in fields if f.column not in rows[0]}
-    columns = ["id", *(f.column for f in fields)]
-    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
-    with connection.cursor() as cur:
-        ids = _allocate_ids(cur, table, len(rows))
-        values = (
-            [pk, *(row[c] if c in row else defaults[c] for c in columns[1:])]
-            for pk, row in zip(ids, rows, strict=True)
-        )
-        if connection.vendor == "postgresql":
-            types = ["bigint", *(f.db_type(connection).split("(")[0] for f in fields)]
-            convert = [None, *(_pg_value(t) for t in types[1:])]
-            with cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
-                cp.set_types(types)
-                for row in values:
-                    cp.write_row([f(v) if f else v for f, v in zip(convert, row, strict=True)])
-        else:
-            marks = ", ".join(["%s"] * len(columns))
-            convert = [None, *(_sqlite_value(f) for f in fields)]
-            cur.executemany(
-                f"INSERT INTO {table} ({cols}) VALUES ({marks})",  # noqa: S608
-                [[f(v) if f else v for f, v in zip(convert, row, strict=True)] for row in values],
-            )
-    return ids
-
-
-def _pg_value(db_type: str):
-    if db_type == "inet":
-        return lambda v: ipaddress.ip_address(v) if v else None
-    return None
-
-
-def _sqlite_value(field):
-    if field.get_internal_type() == "JSONField":
-        return lambda v: json.dumps(v, cls=field.encoder)
-    if field.get_internal_type() == "DateTimeField":
-        return lambda v: connection.ops.adapt_datetimefield_value(v)
-    return None

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from wangge.accounts.enums import Perm, Role
 from wangge.accounts.models import Post, Unit
@@ -533,6 +536,36 @@ def _auditable(d: dict) -> dict:
     return {k: v for k, v in d.items() if isinstance(v, str | int | float | bool | None)}
 
 
+ESCALATED = gettext_noop("Escalated to you: %(t)s")
+
+
+def _escalate(e: Event, now: datetime, due_cache: dict | None = None) -> dict:
+    """Move the event one level up (in memory): the higher dispatcher takes it with a fresh
+    response deadline. Returns what the log row records."""
+    i = LEVEL_ORDER.index(HandlingLevel(e.level))
+    if i + 1 >= len(LEVEL_ORDER):
+        raise ValidationError(_("The city level cannot escalate further."), code="top_level")
+    out: dict[str, Any] = {"from_level": e.level}
+    e.level = LEVEL_ORDER[i + 1]
+    out["to_level"] = e.level
+    e.escalations += 1
+    e.unit = None
+    e.accepted_at = e.accepted_at or now
+    old = (e.response_due, e.handle_due)
+    hours = e.category.limits(e.urgency)[0]
+    if due_cache is None:
+        e.response_due = deadline_after(now, hours, e.urgency)
+    else:
+        k = (hours, e.urgency)
+        if k not in due_cache:
+            due_cache[k] = deadline_after(now, hours, e.urgency)
+        e.response_due = due_cache[k]
+    e.handle_due = None
+    e.warned = e.overdue = False
+    out.update(_deadline_change(old, e))
+    return out
+
+
 def _apply(actor, e: Event, t, action, note, data, now) -> dict:
     """The effects of an action beyond the state; returns what the log row records."""
     A = EventAction
@@ -593,21 +626,8 @@ def _apply(actor, e: Event, t, action, note, data, now) -> dict:
         e.acknowledged_at = None
         _notify(unit_posts(e), Notice.REWORK, e, _("Sent back for rework: %(t)s") % {"t": e.title})
     elif action == A.ESCALATE:
-        i = LEVEL_ORDER.index(HandlingLevel(e.level))
-        if i + 1 >= len(LEVEL_ORDER):
-            raise ValidationError(_("The city level cannot escalate further."), code="top_level")
-        out["from_level"] = e.level
-        e.level = LEVEL_ORDER[i + 1]
-        out["to_level"] = e.level
-        e.escalations += 1
-        e.unit = None
-        e.accepted_at = e.accepted_at or now
-        old = (e.response_due, e.handle_due)
-        e.response_due = deadline_after(now, e.category.limits(e.urgency)[0], e.urgency)
-        e.handle_due = None
-        e.warned = e.overdue = False
-        out.update(_deadline_change(old, e))
-        _notify_dispatchers(e, Notice.NEW_WORK, _("Escalated to you: %(t)s"))
+        out.update(_escalate(e, now))
+        _notify_dispatchers(e, Notice.NEW_WORK, _(ESCALATED))
     elif action == A.REQUEST_EXTENSION:
         hours = _positive(data["hours"], "hours")
         e.extension_hours = hours
@@ -816,15 +836,19 @@ def _warn_at(e: Event) -> None:
 
 
 class _Recipients:
-    """Posts to notify, looked up once per place and unit during a sweep."""
+    """Posts to notify, looked up once per place and unit during a sweep: the unit's handlers,
+    and with ``dispatchers`` the handling level's dispatchers too."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, dispatchers: bool) -> None:
+        self.dispatchers = dispatchers
         self.cache: dict = {}
 
-    def __call__(self, e: Event) -> list[Post]:
-        k = (e.level, W.handling_code(e.grid_code, e.level), e.unit_id)
+    def __call__(self, e: Event) -> list[int]:
+        place = W.handling_code(e.grid_code, e.level) if self.dispatchers else ""
+        k = (e.level, place, e.unit_id)
         if k not in self.cache:
-            self.cache[k] = unit_posts(e) + dispatcher_posts(e)
+            posts = unit_posts(e) + (dispatcher_posts(e) if self.dispatchers else [])
+            self.cache[k] = [p.pk for p in posts]
         return self.cache[k]
 
 
@@ -838,7 +862,8 @@ def deadlines_sweep(*, now: datetime | None = None, batch: int = 5000) -> dict[s
     now = now or timezone.now()
     counts = {"warned": 0, "overdue": 0, "escalated": 0}
     active = (EventState.DISPATCHED, EventState.ACKNOWLEDGED)
-    to = _Recipients()
+    to = _Recipients(dispatchers=True)
+    near = _Recipients(dispatchers=False)
     while True:
         with transaction.atomic():
             rows = list(
@@ -855,22 +880,18 @@ def deadlines_sweep(*, now: datetime | None = None, batch: int = 5000) -> dict[s
                 logs.append(_log_row(e, EventAction.OVERDUE, now, e.handle_due))
                 text = (_("Overdue: %(t)s") % {"t": e.title})[:300]
                 notes += [
-                    Notification(post=p, kind=Notice.OVERDUE, event=e, text=text) for p in to(e)
+                    Notification(post_id=p, kind=Notice.OVERDUE, event=e, text=text) for p in to(e)
                 ]
-            Event.objects.bulk_update(rows, ["overdue", "warned"])
+            # One UPDATE by key (bulk_update's CASE over thousands of rows is slow).
+            Event.objects.filter(pk__in=[e.pk for e in rows]).update(overdue=True, warned=True)
             EventLog.objects.bulk_create(logs)
             Notification.objects.bulk_create(notes)
             counts["overdue"] += len(rows)
-            for e in rows:
-                if e.category.auto_escalate and e.level != HandlingLevel.CITY:
-                    event_transition(
-                        actor=SYSTEM,
-                        event=e,
-                        action=EventAction.ESCALATE,
-                        note=_("Overdue: escalated automatically."),
-                        at=now,
-                    )
-                    counts["escalated"] += 1
+            counts["escalated"] += _escalate_many(
+                [e for e in rows if e.category.auto_escalate and e.level != HandlingLevel.CITY],
+                now,
+                to,
+            )
     while True:
         with transaction.atomic():
             rows = list(
@@ -886,14 +907,75 @@ def deadlines_sweep(*, now: datetime | None = None, batch: int = 5000) -> dict[s
                 logs.append(_log_row(e, EventAction.WARN, now, e.handle_due))
                 text = (_("Deadline near: %(t)s") % {"t": e.title})[:300]
                 notes += [
-                    Notification(post=p, kind=Notice.DEADLINE_NEAR, event=e, text=text)
-                    for p in unit_posts(e)
+                    Notification(post_id=p, kind=Notice.DEADLINE_NEAR, event=e, text=text)
+                    for p in near(e)
                 ]
-            Event.objects.bulk_update(rows, ["warned"])
+            Event.objects.filter(pk__in=[e.pk for e in rows]).update(warned=True)
             EventLog.objects.bulk_create(logs)
             Notification.objects.bulk_create(notes)
             counts["warned"] += len(rows)
     return counts
+
+
+def _escalate_many(rows: list[Event], now: datetime, to: _Recipients) -> int:
+    """For each event, what ``event_transition(actor=SYSTEM, action=ESCALATE)`` writes — the
+    event's new level and deadlines, its log row, the higher dispatchers' notices and the audit
+    row — for a sweep's batch at once: a few statements instead of eight per event. The rows
+    are locked by the caller's transaction. ``tests/events/test_services.py`` proves the rows
+    equal to those of the single path."""
+    note = _("Overdue: escalated automatically.")
+    text = _(ESCALATED)
+    due_cache: dict = {}
+    groups: dict[tuple, list[int]] = {}
+    logs, notes, audits = [], [], []
+    for e in rows:
+        t = W.transition_for(e.state, EventAction.ESCALATE)
+        if t is None or W.Actor.SYSTEM not in t.actors or not W.guard_ok(t, e):
+            continue
+        frm = e.state
+        logdata = _escalate(e, now, due_cache)
+        _warn_at(e)
+        e.state = t.target
+        groups.setdefault((e.level, e.response_due), []).append(e.pk)
+        logs.append(
+            EventLog(
+                event=e,
+                action=EventAction.ESCALATE,
+                from_state=frm,
+                to_state=e.state,
+                at=now,
+                note=note,
+                data=logdata,
+            )
+        )
+        msg = (text % {"n": e.number, "t": e.title})[:300]
+        notes += [Notification(post_id=p, kind=Notice.NEW_WORK, event=e, text=msg) for p in to(e)]
+        details = {"number": e.number, "from": frm, "to": e.state, **_auditable(logdata)}
+        audits.append((e.pk, details))
+    touched = timezone.now()
+    for (level, due), ids in groups.items():
+        Event.objects.filter(pk__in=ids).update(
+            state=EventState.ACCEPTED,
+            level=level,
+            escalations=F("escalations") + 1,
+            unit=None,
+            accepted_at=Coalesce(F("accepted_at"), now),
+            response_due=due,
+            handle_due=None,
+            warn_at=None,
+            warned=False,
+            overdue=False,
+            updated_at=touched,
+        )
+    EventLog.objects.bulk_create(logs)
+    Notification.objects.bulk_create(notes)
+    audit.record_many(
+        actor=SYSTEM,
+        action=f"events.{EventAction.ESCALATE.value}",
+        object_type=Event._meta.label_lower,
+        objects=audits,
+    )
+    return len(logs)
 
 
 def _log_row(e: Event, action, now, due) -> EventLog:
