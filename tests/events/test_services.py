@@ -104,10 +104,15 @@ def test_sweep_warns_at_80_percent(post_of):
     e, _ = _report(post_of("micro"), category="0303", title="单车堆积")
     services.event_transition(actor=post_of("community"), event=e, action="accept")
     e.refresh_from_db()
-    assert services.deadlines_sweep(now=e.warn_at - timedelta(seconds=1))["warned"] == 0
-    assert services.deadlines_sweep(now=e.warn_at + timedelta(seconds=1))["warned"] == 1
+    services.deadlines_sweep(now=e.warn_at - timedelta(seconds=1))
+    e.refresh_from_db()
+    assert not e.warned and not EventLog.objects.filter(event=e, action="warn").exists()
+    services.deadlines_sweep(now=e.warn_at + timedelta(seconds=1))
+    services.deadlines_sweep(now=e.warn_at + timedelta(seconds=2))  # a second run: nothing new
     e.refresh_from_db()
     assert e.warned and not e.overdue
+    assert EventLog.objects.filter(event=e, action="warn").count() == 1
+    assert Notification.objects.filter(event=e, kind="deadline_near").exists()
 
 
 def test_api_report_is_idempotent_and_409_lists_allowed_actions(client_as):

@@ -215,7 +215,7 @@ class ActionForm(Schema):
 
 
 @router.post(
-    "/{event_id}/actions/with-photos",
+    "/{int:event_id}/actions/with-photos",
     response={200: EventDetailOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     summary="Take an action with photos (multipart; e.g. handle with the 'after' photo)",
 )
@@ -305,13 +305,13 @@ def inbox(request, unread: bool = False):
     return selectors.inbox(actor=request.post, unread_only=unread)
 
 
-@router.get("/{event_id}", response={200: EventDetailOut, 404: ErrorOut})
+@router.get("/{int:event_id}", response={200: EventDetailOut, 404: ErrorOut})
 def event_detail(request, event_id: int):
     return _detail(request.post, selectors.event_get(actor=request.post, event_id=event_id))
 
 
 @router.post(
-    "/{event_id}/actions",
+    "/{int:event_id}/actions",
     response={200: EventDetailOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     summary="Take an action (409 with the allowed actions when it is not possible now)",
 )
@@ -387,8 +387,3 @@ def event_report_batch(request, body: BatchIn):
         "errors": count["error"],
         "results": results,
     }
-
-
-# "/batch" is declared last, but "/{event_id}" (a plain path parameter) would take "batch" and
-# answer 405: the batch path goes first among the router's paths.
-router.path_operations = {"/batch": router.path_operations.pop("/batch"), **router.path_operations}
