@@ -20,9 +20,8 @@ import io
 import queue
 import threading
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,9 @@ from wangge.accounts.enums import Perm
 from wangge.accounts.rules import require
 from wangge.accounts.scope import scope_for
 from wangge.core import audit
+from wangge.core import imports as core_imports
 from wangge.core.errors import ValidationError
+from wangge.core.imports import ErrorFile, ImportResult, RowError, choice_labels
 from wangge.core.masking import mask_id_number, mask_phone
 from wangge.people.crypto import Field, FieldCrypto, get_keyring, normalize_phone
 from wangge.people.enums import HouseUse, Registration, Relation
@@ -82,83 +83,9 @@ BATCH = 5_000  # good rows written per transaction (each batch costs ~10 round t
 AHEAD = 2  # batches validated and encrypted ahead of the writer (bounded: memory stays flat)
 
 
-@dataclass
-class RowError:
-    row: int
-    column: str
-    reason: str
-
-
-MAX_KEPT_ERRORS = 1_000  # the rest are counted (and in the error file), not kept in memory
-
-
-@dataclass
-class ImportResult:
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    bad_rows: int = 0
-    errors: list[RowError] = field(default_factory=list)  # the first MAX_KEPT_ERRORS
-    error_file: str | None = None
-
-    def add_errors(self, errs: list[RowError]) -> None:
-        self.bad_rows += 1
-        room = MAX_KEPT_ERRORS - len(self.errors)
-        if room > 0:
-            self.errors += errs[:room]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "errors": self.bad_rows,
-        }
-
-
-@cache
-def _labels(enum) -> dict[str, str]:
-    """Every way a clerk may write a choice: its code, its English and its Chinese label."""
-    out = {}
-    for lang in ("en", "zh-hans"):
-        with translation.override(lang):
-            for v, label in enum.choices:
-                out[str(label)] = v
-                out[str(label).split(" (")[0]] = v  # "Floating (流动)" → "Floating"
-                if "(" in str(label):
-                    out[str(label).split("(")[1].rstrip(")")] = v  # → "流动"
-    out.update({v: v for v in enum.values})
-    return out
-
-
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number, values by column) of a CSV or XLSX file, streamed; row 1 is the header."""
-    path = Path(path)
-    if path.suffix.lower() == ".xlsx":
-        from openpyxl import load_workbook
-
-        wb = load_workbook(path, read_only=True, data_only=True)
-        rows = wb.active.iter_rows(values_only=True)
-        header = [str(c or "").strip() for c in next(rows, [])]
-        names = [HEADER_ALIASES.get(h, h) for h in header]
-        for n, values in enumerate(rows, start=2):
-            yield (
-                n,
-                {
-                    k: "" if v is None else str(v).strip()
-                    for k, v in zip(names, values, strict=False)
-                },
-            )
-        wb.close()
-        return
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        names = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
-        for n, values in enumerate(reader, start=2):
-            yield n, {k: v.strip() for k, v in zip(names, values, strict=False)}
+    return core_imports.read_rows(path, HEADER_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -193,7 +120,7 @@ def _context(scope, *, crypto: bool) -> _Context:
         grids=grids,
         today=timezone.localdate(),
         choices=tuple(
-            (col, _labels(enum), default)
+            (col, choice_labels(enum), default)
             for col, enum, default in (
                 ("house_use", HouseUse, HouseUse.SELF_OCCUPIED),
                 ("registration", Registration, Registration.HOUSEHOLD),
@@ -341,7 +268,7 @@ def people_import(
             )
         result.rows = 0
     ctx = _context(scope, crypto=True)
-    error_file = _ErrorFile(Path(error_path)) if error_path is not None else None
+    error_file = ErrorFile(Path(error_path), COLUMNS) if error_path is not None else None
     batches = _in_background(_prepared(path, ctx), ahead=AHEAD)
     try:
         for read, rows, bad in batches:
@@ -689,30 +616,6 @@ def _insert(cur, model, columns: list[str], rows) -> None:
     else:
         marks = ", ".join(["%s"] * len(columns))
         cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
-
-
-class _ErrorFile:
-    """The bad rows with their errors, written as they are found (constant memory), ready to
-    be fixed and imported again. ID numbers and phones are written as they were given: the file
-    goes back to the clerk who supplied them. Removed again if no row was bad."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fh = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-        self.w = csv.writer(self.fh)
-        self.w.writerow(COLUMNS + ["error"])
-        self.rows = 0
-
-    def write(self, raw: dict[str, str], errs: list[RowError]) -> None:
-        self.rows += 1
-        self.w.writerow(
-            [raw.get(c, "") for c in COLUMNS] + ["; ".join(f"{e.column}: {e.reason}" for e in errs)]
-        )
-
-    def close(self) -> None:
-        self.fh.close()
-        if not self.rows:
-            self.path.unlink(missing_ok=True)
 
 
 def people_export(
