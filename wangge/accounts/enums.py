@@ -11,6 +11,7 @@ class Role(models.TextChoices):
     MICRO_GRID_WORKER = "micro_grid_worker", _("Micro-grid worker")
     SUNK_CADRE = "sunk_cadre", _("Sunk cadre")
     VOLUNTEER = "volunteer", _("Volunteer")
+    LIAISON = "liaison", _("Professional liaison")
     UNIT_HANDLER = "unit_handler", _("Unit handler")
     SYSTEM_ADMIN = "system_admin", _("System administrator")
     SECURITY_ADMIN = "security_admin", _("Security administrator")
@@ -38,6 +39,12 @@ class Perm(models.TextChoices):
     PEOPLE_SENSITIVE = "people.sensitive", _("See sensitive tags (disability, illness …)")
     PEOPLE_APPROVE_CHILD = "people.approve_child", _("Approve unmasking a child's record")
     PEOPLE_EDIT = "people.edit", _("Register and correct person–house data")
+    WORKFORCE_VIEW = "workforce.view", _("View grid workers and their coverage (masked phones)")
+    WORKFORCE_MANAGE = (
+        "workforce.manage",
+        _("Register grid workers, assign them to grids and hand their work over"),
+    )
+    DUTY_CHECKIN = "duty.checkin", _("Check in and out of duty and send the patrol route")
 
 
 class UnitKind(models.TextChoices):

@@ -35,16 +35,29 @@ _MICRO = _VIEW | {Perm.PEOPLE_UNMASK, Perm.PEOPLE_EDIT}
 _DISPATCH = _VIEW | {Perm.PEOPLE_UNMASK}
 _SECRETARY = _FIELD | {Perm.PEOPLE_APPROVE_CHILD}
 _HELPER = _VIEW
+# The grid workforce: the levels that staff grids (community, street, district) keep the roster
+# and assign workers; everyone who works in a grid checks in and out of duty.
+_ROSTER = frozenset({Perm.WORKFORCE_VIEW, Perm.WORKFORCE_MANAGE})
+_ON_DUTY = frozenset({Perm.WORKFORCE_VIEW, Perm.DUTY_CHECKIN})
 
 ROLE_RULES: dict[Role, RoleRule] = {
-    Role.CITY_COMMANDER: RoleRule((Level.CITY,), False, _DISPATCH),
-    Role.DISTRICT_DISPATCHER: RoleRule((Level.DISTRICT,), False, _DISPATCH),
-    Role.STREET_DISPATCHER: RoleRule((Level.STREET,), False, _DISPATCH),
-    Role.COMMUNITY_SECRETARY: RoleRule((Level.COMMUNITY,), False, _SECRETARY),
-    Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD),
-    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _MICRO),
-    Role.SUNK_CADRE: RoleRule((Level.GRID, Level.MICRO), False, _HELPER),
-    Role.VOLUNTEER: RoleRule((Level.GRID, Level.MICRO), False, frozenset({Perm.PLACES_VIEW})),
+    Role.CITY_COMMANDER: RoleRule((Level.CITY,), False, _DISPATCH | {Perm.WORKFORCE_VIEW}),
+    Role.DISTRICT_DISPATCHER: RoleRule((Level.DISTRICT,), False, _DISPATCH | _ROSTER),
+    Role.STREET_DISPATCHER: RoleRule((Level.STREET,), False, _DISPATCH | _ROSTER),
+    Role.COMMUNITY_SECRETARY: RoleRule((Level.COMMUNITY,), False, _SECRETARY | _ROSTER),
+    Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD | _ON_DUTY),
+    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _MICRO | _ON_DUTY),
+    Role.SUNK_CADRE: RoleRule((Level.GRID, Level.MICRO), False, _HELPER | _ON_DUTY),
+    Role.VOLUNTEER: RoleRule(
+        (Level.GRID, Level.MICRO), False, frozenset({Perm.PLACES_VIEW, Perm.DUTY_CHECKIN})
+    ),
+    # Police, emergency-management and veterans-affairs staff taking part in a community or grid:
+    # they see the places and the grid's team, not the person–house data.
+    Role.LIAISON: RoleRule(
+        (Level.COMMUNITY, Level.GRID, Level.MICRO),
+        False,
+        frozenset({Perm.PLACES_VIEW, Perm.TOKENS_OWN}) | _ON_DUTY,
+    ),
     # A handler sees the places of the subtree its unit serves (or the post narrows).
     Role.UNIT_HANDLER: RoleRule(
         (Level.CITY, Level.DISTRICT, Level.STREET, Level.COMMUNITY),

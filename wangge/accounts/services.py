@@ -94,6 +94,14 @@ def post_check(*, user, role: str, place_code: str = "", unit: Unit | None = Non
 def post_grant(*, actor, user, role: str, place_code: str = "", unit: Unit | None = None) -> Post:
     """Give ``user`` a post. The role decides where it may sit (see ``rules.py``)."""
     require(actor, Perm.POSTS_MANAGE)
+    return post_open(actor=actor, user=user, role=role, place_code=place_code, unit=unit)
+
+
+def post_open(*, actor, user, role: str, place_code: str = "", unit: Unit | None = None) -> Post:
+    """A new post, checked (``post_check``) and audited, for a caller that has checked the
+    actor's own permission: ``post_grant`` (posts.manage), and the services of other apps whose
+    use case brings a post with it (a grid worker's assignment to a grid gives the worker's post
+    there). Runs inside the caller's transaction."""
     role, place_code = post_check(user=user, role=role, place_code=place_code, unit=unit)
     try:
         with transaction.atomic():
@@ -120,6 +128,12 @@ def post_grant(*, actor, user, role: str, place_code: str = "", unit: Unit | Non
 @transaction.atomic
 def post_end(*, actor, post: Post) -> Post:
     require(actor, Perm.POSTS_MANAGE)
+    return post_close(actor=actor, post=post)
+
+
+def post_close(*, actor, post: Post) -> Post:
+    """End a post and revoke its tokens (audited), for a caller that has checked the actor's
+    own permission (see ``post_open``). Runs inside the caller's transaction."""
     if post.is_active:
         post.is_active = False
         post.ended_at = timezone.now()
