@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "wangge.people",
     "wangge.verification",
     "wangge.events",
+    "wangge.workforce",
     "django_tasks_db",
     "wangge.demo",
 ]
@@ -189,6 +190,8 @@ WANGGE_UNMASKED_EXPORTS_PER_DAY = int(os.environ.get("WANGGE_UNMASKED_EXPORTS_PE
 
 # --- audit ------------------------------------------------------------------------------------
 WANGGE_AUDIT_RETENTION_DAYS = int(os.environ.get("WANGGE_AUDIT_RETENTION_DAYS", "365"))
+# Parallel hash chains of the audit log: concurrent appends lock one chain's head each.
+WANGGE_AUDIT_CHAINS = int(os.environ.get("WANGGE_AUDIT_CHAINS", "16"))
 if WANGGE_AUDIT_RETENTION_DAYS < 183:
     from django.core.exceptions import ImproperlyConfigured
 
@@ -291,3 +294,28 @@ WANGGE_NOTIFY_BACKENDS = [
 ]
 WANGGE_PHOTO_MAX_BYTES = int(os.environ.get("WANGGE_PHOTO_MAX_BYTES", str(10 * 1024 * 1024)))
 WANGGE_PHOTO_MAX_PIXELS = int(os.environ.get("WANGGE_PHOTO_MAX_PIXELS", str(50_000_000)))
+
+# --- the grid workforce ---------------------------------------------------------------------
+# A check-in or check-out farther than this outside the worker's place is allowed but flagged.
+WANGGE_DUTY_FAR_METERS = float(os.environ.get("WANGGE_DUTY_FAR_METERS", "300"))
+# A duty session still open after this many hours no longer counts as "on duty now".
+WANGGE_DUTY_MAX_HOURS = float(os.environ.get("WANGGE_DUTY_MAX_HOURS", "12"))
+# Places (assignments) a worker of each kind holds before the coverage report calls them
+# overloaded; override per kind, e.g. WANGGE_WORKER_MAX_LOAD="micro=3,full_time=2".
+WANGGE_WORKER_MAX_LOAD = {
+    "full_time": 2,
+    "micro": 2,
+    "cadre": 2,
+    "volunteer": 3,
+    "police": 8,
+    "emergency": 8,
+    "veterans": 8,
+    **{
+        k.strip(): int(v)
+        for k, _sep, v in (
+            item.partition("=")
+            for item in os.environ.get("WANGGE_WORKER_MAX_LOAD", "").split(",")
+            if "=" in item
+        )
+    },
+}

@@ -8,10 +8,14 @@ Each row stores ``prev_hash`` (the hash of the row before it; 64 zeros for the f
 
 where ``at`` is the ISO 8601 time in UTC with microseconds, ``ip`` is the dotted quad (IPv4) or
 eight groups of four hex digits (IPv6), and ``details`` is JSON whose integral numbers are
-written as integers. The row id is not part of it, so the chain is checked in id order.
+written as integers. The row id is not part of it, so a chain is checked in id order.
 
-Appends are serialised by locking the single ``AuditHead`` row, which also records the last
-hash and the number of rows, so a removal from the end of the log is noticed as well.
+The log is ``WANGGE_AUDIT_CHAINS`` parallel chains (``chain`` on each row; 16 by default): an
+append picks one at random and locks its ``AuditHead`` row, which records that chain's last
+hash and number of rows, so a removal from the end of any chain is noticed as well. One chain
+would make every audited request in the city queue behind one row lock; several keep each
+chain's guarantees (nothing changed, removed, inserted or reordered unnoticed) while appends
+run side by side.
 
 ``core`` does not import ``accounts``: the actor is duck-typed (a post has ``user``, ``role`` and
 ``id``; a user has ``username``; ``None`` or a post without a user is the system).
@@ -22,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +67,20 @@ CONTENT_FIELDS = (
     "user_agent",
     "outcome",
 )
+
+
+def chains() -> int:
+    """How many parallel chains appends spread over (``WANGGE_AUDIT_CHAINS``, 1–256)."""
+    return max(1, min(256, int(getattr(settings, "WANGGE_AUDIT_CHAINS", 16))))
+
+
+def _lock_head() -> AuditHead:
+    """The head of a chain picked at random, locked for the rest of the transaction."""
+    chain = random.randint(1, chains())  # noqa: S311 (load spreading, not secrecy)
+    head = AuditHead.objects.select_for_update().filter(pk=chain).first()
+    if head is None:
+        head, _created = AuditHead.objects.select_for_update().get_or_create(pk=chain)
+    return head
 
 
 def retention_days() -> int:
@@ -221,13 +240,11 @@ def record(
     }
     # Inside the caller's transaction no savepoint is needed: a failure here fails it whole.
     with transaction.atomic(savepoint=False):
-        head = AuditHead.objects.select_for_update().filter(pk=1).first()
-        if head is None:
-            head, _created = AuditHead.objects.select_for_update().get_or_create(pk=1)
+        head = _lock_head()
         # The time is taken under the lock, so it never decreases along the chain.
         content["at"] = timezone.now()
         digest = _hash(head.last_hash, content)
-        entry = AuditEntry(prev_hash=head.last_hash, hash=digest, **content)
+        entry = AuditEntry(prev_hash=head.last_hash, hash=digest, chain=head.pk, **content)
         entry.save(force_insert=True)
         head.last_hash = digest
         head.count += 1
@@ -265,9 +282,7 @@ def record_many(
     }
     plain = _plain_keys(objects[0][1])
     with transaction.atomic(savepoint=False):
-        head = AuditHead.objects.select_for_update().filter(pk=1).first()
-        if head is None:
-            head, _created = AuditHead.objects.select_for_update().get_or_create(pk=1)
+        head = _lock_head()
         at = timezone.now()
         prev = head.last_hash
         rows = []
@@ -276,7 +291,7 @@ def record_many(
                 details = _json_ready(mask_details(details))
             content = {**base, "object_id": _text(pk, 64), "details": details, "at": at}
             digest = _hash(prev, content)
-            rows.append({**content, "prev_hash": prev, "hash": digest})
+            rows.append({**content, "prev_hash": prev, "hash": digest, "chain": head.pk})
             prev = digest
         insert_rows(AuditEntry, rows)
         head.last_hash = prev
@@ -308,7 +323,23 @@ class VerifyResult:
 
 
 def verify(*, batch: int = 5000) -> VerifyResult:
-    """Recompute the chain in id order, ``batch`` rows at a time (constant memory).
+    """Check every chain (see ``_verify_chain``); the first break found, or all rows checked."""
+    numbers = set(AuditHead.objects.values_list("pk", flat=True))
+    numbers |= set(AuditEntry.objects.values_list("chain", flat=True).distinct())
+    checked = 0
+    for chain in sorted(numbers):
+        result = _verify_chain(chain, batch=batch)
+        checked += result.checked
+        if not result.ok:
+            reason = _("%(reason)s (chain %(chain)d)") % {"chain": chain, "reason": result.reason}
+            return VerifyResult(
+                ok=False, checked=checked, first_bad_id=result.first_bad_id, reason=reason
+            )
+    return VerifyResult(ok=True, checked=checked, first_bad_id=None, reason="")
+
+
+def _verify_chain(chain: int, *, batch: int) -> VerifyResult:
+    """Recompute one chain in id order, ``batch`` rows at a time (constant memory).
 
     Finds a row whose content changed (its hash no longer matches), a row deleted from the
     middle or rows reordered (a row's ``prev_hash`` is not the previous row's hash), and rows
@@ -317,7 +348,7 @@ def verify(*, batch: int = 5000) -> VerifyResult:
     remaining row when the end was cut off.
     """
     # The head is read first: rows appended while the walk runs come after its position.
-    head = AuditHead.objects.filter(pk=1).first()
+    head = AuditHead.objects.filter(pk=chain).first()
     expected = head.count if head is not None else 0
     prev = GENESIS_HASH
     checked = 0
@@ -327,7 +358,7 @@ def verify(*, batch: int = 5000) -> VerifyResult:
         return VerifyResult(ok=False, checked=checked, first_bad_id=row_id, reason=reason)
 
     while True:
-        rows = AuditEntry.objects.order_by("id")
+        rows = AuditEntry.objects.filter(chain=chain).order_by("id")
         if last_id is not None:
             rows = rows.filter(id__gt=last_id)
         page = list(rows[:batch])
@@ -377,7 +408,7 @@ def verify(*, batch: int = 5000) -> VerifyResult:
         )
     if checked > expected:
         # Appends during the walk are fine; rows the head never counted are not.
-        now = AuditHead.objects.filter(pk=1).values_list("count", flat=True).first() or 0
+        now = AuditHead.objects.filter(pk=chain).values_list("count", flat=True).first() or 0
         if checked > now:
             return broken(
                 last_id,

@@ -71,6 +71,8 @@ class AuditEntry(models.Model):
     )
     prev_hash = models.CharField(_("previous hash"), max_length=64)
     hash = models.CharField(_("hash"), max_length=64, unique=True)
+    # Which of the parallel hash chains the row is linked into (see ``AuditHead``).
+    chain = models.PositiveSmallIntegerField(_("chain"), default=1)
 
     objects = AuditEntryQuerySet.as_manager()
 
@@ -80,6 +82,7 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["action", "at"], name="core_audit_action_at"),
             models.Index(fields=["user_id", "at"], name="core_audit_user_at"),
+            models.Index(fields=["chain", "id"], name="core_audit_chain_id"),
         ]
 
     def __str__(self) -> str:
@@ -96,10 +99,13 @@ class AuditEntry(models.Model):
 
 
 class AuditHead(models.Model):
-    """The single row (pk=1) holding the hash of the last audit row and the number of rows.
+    """The head of one hash chain (pk = the chain's number): the hash of its last row and the
+    number of its rows.
 
-    Appends lock it (``SELECT … FOR UPDATE``), which serialises them, and ``audit.verify()``
-    compares the end of the chain with it, so rows removed from the end are noticed too.
+    Appends to a chain lock its head (``SELECT … FOR UPDATE``), which serialises them, and
+    ``audit.verify()`` compares the end of each chain with its head, so rows removed from the
+    end are noticed too. Appends spread over ``WANGGE_AUDIT_CHAINS`` chains so that concurrent
+    requests do not all queue behind one row lock.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
@@ -108,13 +114,15 @@ class AuditHead(models.Model):
 
     class Meta:
         verbose_name = _("audit head")
-        verbose_name_plural = _("audit head")
+        verbose_name_plural = _("audit heads")
         constraints = [
-            models.CheckConstraint(condition=models.Q(id=1), name="core_audithead_single_row"),
+            models.CheckConstraint(
+                condition=models.Q(id__gte=1, id__lte=256), name="core_audithead_chain_number"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"audit head: {self.count} rows, last {self.last_hash[:12]}…"
+        return f"audit chain {self.pk}: {self.count} rows, last {self.last_hash[:12]}…"
 
 
 class CalendarDay(models.Model):
