@@ -248,3 +248,31 @@ def test_the_sweeps_bulk_escalation_writes_what_event_transition_writes(post_of,
     from wangge.core import audit
 
     assert audit.verify().ok
+
+
+def test_a_busy_database_answers_503_and_the_retry_creates_one_event(client_as, monkeypatch):
+    """SQLite's write lock not granted in time: a clear "send it again", and the retry (same
+    key) makes exactly one event."""
+    import json
+
+    from django.db import OperationalError
+
+    micro = client_as("micro")
+    body = {"category": "0303", "title": "单车堆积", "grid_code": MICRO, "key": "busy-1"}
+    real = services._report_once
+    calls = {"n": 0}
+
+    def locked(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("database is locked")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(services, "_report_once", locked)
+    r = micro.post("/api/events", json.dumps(body), content_type="application/json")
+    assert r.status_code == 503 and r["Retry-After"] == "1"
+    assert r.json()["error"]["code"] == "busy"
+    assert not Event.objects.filter(idem_key="busy-1").exists()
+    again = micro.post("/api/events", json.dumps(body), content_type="application/json")
+    assert again.status_code == 201
+    assert Event.objects.filter(idem_key="busy-1").count() == 1

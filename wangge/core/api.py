@@ -55,10 +55,31 @@ def _unauthenticated(request, exc):
     return api.create_response(request, body, status=401)
 
 
+def _busy(exc: BaseException) -> bool:
+    """The database was too busy to take the write in time (SQLite's write lock not granted
+    within its busy timeout; PostgreSQL's deadlock or serialization victim): nothing was
+    written, and the same request may simply be sent again."""
+    from django.db import OperationalError
+
+    text = str(exc).lower()
+    return isinstance(exc, OperationalError) and (
+        "database is locked" in text or "deadlock detected" in text or "could not serialize" in text
+    )
+
+
 @api.exception_handler(Exception)
 def _server_error(request, exc):
     if isinstance(exc, Http404):
         return _not_found(request, exc)
+    if _busy(exc):
+        logger.warning("API busy on %s: %s", request.path, exc)
+        body = ApplicationError(
+            _("The server is busy; nothing was saved. Send the same request again shortly."),
+            code="busy",
+        ).as_dict()
+        response = api.create_response(request, body, status=503)
+        response["Retry-After"] = "1"
+        return response
     logger.exception("API error on %s", request.path)
     body = ApplicationError(
         _("Something went wrong on our side; it has been logged."), code="server_error"
@@ -92,3 +113,6 @@ def register_routers() -> None:
     from wangge.events.api import router as events_router
 
     api.add_router("/events", events_router)
+    from wangge.points.api import router as points_router
+
+    api.add_router("/points", points_router)
