@@ -404,3 +404,32 @@ def test_inbox_unread_first_count_in_the_top_bar_and_mark_read(client_as, post_o
     community.post("/events/inbox/", {"all": "1"}, **EN)
     assert not Notification.objects.filter(post=secretary, read_at__isnull=True).exists()
     assert 'class="count">' not in community.get("/events/inbox/", **EN).content.decode()
+
+
+def test_the_spot_check_page_shows_a_steady_sample_until_checked(client_as, post_of):
+    import math
+
+    from wangge.events import selectors
+
+    micro, secretary = post_of("micro"), post_of("community")
+    before = selectors.spot_check_summary(actor=secretary)["resolved"]
+    for i in range(12):
+        e, _ = services.event_report(
+            actor=micro, source="patrol", category="9901", title=f"楼道杂物 {i}", grid_code=MICRO
+        )
+        services.event_transition(actor=micro, event=e, action="resolve_on_spot")
+    total = before + 12
+    community = client_as("community")
+    html = community.get("/events/spot-checks/", **EN).content.decode()
+    shown = [e for e in Event.objects.filter(on_spot=True) if e.number in html]
+    assert len(shown) == math.ceil(total / 10) >= 2  # one in ten, rounded up
+    assert f"{total} resolved on the spot" in html
+    again = community.get("/events/spot-checks/", **EN).content.decode()
+    assert [e for e in Event.objects.filter(on_spot=True) if e.number in again] == shown
+    assert _act(community, shown[0], "spot_check_pass").status_code == 302
+    html = community.get("/events/spot-checks/", **EN).content.decode()
+    assert shown[0].number not in html and shown[1].number in html
+    assert "1 checks passed" in html
+    # the queue links to it; a grid worker has no such page
+    assert "/events/spot-checks/" in community.get("/events/queue/", **EN).content.decode()
+    assert client_as("micro").get("/events/spot-checks/", **EN).status_code in (403, 404)

@@ -144,7 +144,9 @@ def _metres(lon1, lat1, lon2, lat2) -> float:
 
 def spot_check_sample(*, actor, days: int = 30, share: float = 0.1) -> list[Event]:
     """A random sample (``share``, at least one) of the on-the-spot resolutions of the last
-    ``days`` in the scope not yet spot-checked: what the community checks this time."""
+    ``days`` in the scope not yet spot-checked: what the community checks this week. The draw
+    is fixed for the post's place and the ISO week, so the page shows the same sample on every
+    visit; an event leaves it when it is checked."""
     import math
     import random
     from datetime import timedelta
@@ -153,15 +155,37 @@ def spot_check_sample(*, actor, days: int = 30, share: float = 0.1) -> list[Even
 
     from wangge.events.enums import EventAction
 
-    qs = (
-        _visible(actor)
-        .filter(on_spot=True, state=EventState.CLOSED)
-        .filter(closed_at__gte=timezone.now() - timedelta(days=days))
-        .exclude(log__action__in=[EventAction.SPOT_CHECK_PASS, EventAction.SPOT_CHECK_FAIL])
-        .select_related("category")
-    )
-    ids = list(qs.values_list("id", flat=True))
+    now = timezone.now()
+    window = _visible(actor).filter(on_spot=True, state=EventState.CLOSED)
+    window = window.filter(closed_at__gte=now - timedelta(days=days))
+    ids = sorted(window.values_list("id", flat=True))
     if not ids:
         return []
-    chosen = random.sample(ids, max(1, math.ceil(len(ids) * share)))
-    return list(qs.filter(pk__in=chosen).order_by("-closed_at"))
+    year, week, _day = timezone.localtime(now).isocalendar()
+    draw = random.Random(f"{getattr(actor, 'place_code', '')}:{year}-W{week}")  # noqa: S311
+    chosen = draw.sample(ids, max(1, math.ceil(len(ids) * share)))
+    checked = EventLog.objects.filter(
+        event_id__in=chosen, action__in=[EventAction.SPOT_CHECK_PASS, EventAction.SPOT_CHECK_FAIL]
+    ).values_list("event_id", flat=True)
+    todo = set(chosen) - set(checked)
+    return list(window.filter(pk__in=todo).select_related("category").order_by("-closed_at"))
+
+
+def spot_check_summary(*, actor, days: int = 30) -> dict[str, int]:
+    """Over the last ``days`` in the scope: events resolved on the spot, spot checks passed
+    and failed (a failed check sent the event back for handling)."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from wangge.events.enums import EventAction as A
+
+    logs = EventLog.objects.filter(
+        event__in=_visible(actor), at__gte=timezone.now() - timedelta(days=days)
+    )
+    return logs.aggregate(
+        resolved=Count("event", filter=Q(action=A.RESOLVE_ON_SPOT), distinct=True),
+        passed=Count("id", filter=Q(action=A.SPOT_CHECK_PASS)),
+        failed=Count("id", filter=Q(action=A.SPOT_CHECK_FAIL)),
+    )

@@ -566,6 +566,25 @@ def _bulk(request, post) -> list[dict] | str:
     return results
 
 
+# --- spot checks of on-the-spot resolutions -------------------------------------------------------
+def spot_checks(request):
+    """This week's sample of events grid workers resolved on the spot: the dispatcher opens
+    each, looks at the before/after photos and passes or fails the check (a failure sends the
+    event back for handling, counted as rework)."""
+    post = request.post
+    _need(dispatcher_level(post) is not None)
+    sample = selectors.spot_check_sample(actor=post)
+    return render(
+        request,
+        "events/spot_checks.html",
+        {
+            "rows": _rows(post, sample, timezone.now()),
+            "summary": selectors.spot_check_summary(actor=post),
+            "here": request.get_full_path(),
+        },
+    )
+
+
 # --- the unit's queue ---------------------------------------------------------------------------
 def unit_queue(request):
     """Events dispatched to the handler's unit: acknowledge, handle, return, ask for time."""
