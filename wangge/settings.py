@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "wangge.verification",
     "wangge.events",
     "wangge.workforce",
+    "wangge.points",
     "django_tasks_db",
     "wangge.demo",
 ]

@@ -231,6 +231,9 @@ def household_verify(
         if task.round.state != RoundState.OPEN:
             raise Conflict(_("This round is closed."), code="round_closed")
         _check_household(actor, task, members, house_use, vacant, new_members or [], note, key)
+        from wangge.points.hooks import on_household_verified  # points subscribe to this fact
+
+        on_household_verified(task, task.done_at)
         if task.round.tasks.filter(state=TaskState.PENDING).count() == 0:
             _close(task.round, actor, _("All households verified."))
     audit.record(
