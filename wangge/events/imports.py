@@ -20,9 +20,8 @@ or another time) is a bad row.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,9 @@ from django.utils.translation import gettext as _
 from wangge.accounts.enums import Perm
 from wangge.accounts.rules import require
 from wangge.core import audit
+from wangge.core import imports as core_imports
 from wangge.core.errors import ValidationError
+from wangge.core.imports import ErrorFile, ImportResult, RowError
 from wangge.events.batch import MAX_ITEMS, event_report_many
 from wangge.events.enums import Source, Urgency
 from wangge.events.models import Category, Event
@@ -94,72 +95,11 @@ CODE_COLUMNS = {
     "bad_coordinates": "lon",
     "no_places": "lon",
 }
-MAX_KEPT_ERRORS = 1_000
-
-
-@dataclass
-class RowError:
-    row: int
-    column: str
-    reason: str
-
-
-@dataclass
-class ImportResult:
-    rows: int = 0
-    created: int = 0
-    unchanged: int = 0
-    bad_rows: int = 0
-    errors: list[RowError] = field(default_factory=list)  # the first MAX_KEPT_ERRORS
-    error_file: str | None = None
-
-    def add_errors(self, errs: list[RowError]) -> None:
-        self.bad_rows += 1
-        room = MAX_KEPT_ERRORS - len(self.errors)
-        if room > 0:
-            self.errors += errs[:room]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "created": self.created,
-            "unchanged": self.unchanged,
-            "errors": self.bad_rows,
-        }
-
-
-def _cell(v) -> str:
-    """A spreadsheet cell as the text a clerk sees: whole numbers without ``.0``, times as
-    ``YYYY-MM-DD HH:MM:SS``."""
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S")
-    return str(v).strip()
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(row number, values by column) of a CSV or XLSX file, streamed; row 1 is the header."""
-    path = Path(path)
-    if path.suffix.lower() == ".xlsx":
-        from openpyxl import load_workbook
-
-        wb = load_workbook(path, read_only=True, data_only=True)
-        rows = wb.active.iter_rows(values_only=True)
-        header = [_cell(c) for c in next(rows, [])]
-        names = [HEADER_ALIASES.get(h, h) for h in header]
-        for n, values in enumerate(rows, start=2):
-            yield n, {k: _cell(v) for k, v in zip(names, values, strict=False)}
-        wb.close()
-        return
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        names = [HEADER_ALIASES.get(h.strip(), h.strip()) for h in header]
-        for n, values in enumerate(reader, start=2):
-            yield n, {k: v.strip() for k, v in zip(names, values, strict=False)}
+    """(row number, values by column) of a CSV or XLSX file of work orders, streamed."""
+    return core_imports.read_rows(path, HEADER_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -287,7 +227,7 @@ def hotline_import(
     if mode not in ("all", "good"):
         raise ValidationError(_("The mode is 'all' (all or nothing) or 'good' (good rows)."))
     result = ImportResult()
-    error_file = _ErrorFile(Path(error_path)) if error_path and mode == "good" else None
+    error_file = ErrorFile(Path(error_path), COLUMNS) if error_path and mode == "good" else None
     try:
         if mode == "all":
             try:
@@ -395,26 +335,3 @@ def _write(actor, chunk, result: ImportResult) -> list[tuple[dict[str, str], lis
             bad.append((raw, [RowError(n, column, reason)]))
     bad.sort(key=lambda b: b[1][0].row)
     return bad
-
-
-class _ErrorFile:
-    """The bad rows with their errors, written as they are found, ready to be fixed and
-    imported again. Removed again if no row was bad."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fh = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-        self.w = csv.writer(self.fh)
-        self.w.writerow(COLUMNS + ["error"])
-        self.rows = 0
-
-    def write(self, raw: dict[str, str], errs: list[RowError]) -> None:
-        self.rows += 1
-        self.w.writerow(
-            [raw.get(c, "") for c in COLUMNS] + ["; ".join(f"{e.column}: {e.reason}" for e in errs)]
-        )
-
-    def close(self) -> None:
-        self.fh.close()
-        if not self.rows:
-            self.path.unlink(missing_ok=True)
