@@ -193,6 +193,23 @@ def _request_fields(request: Any) -> dict[str, Any]:
     return {"ip": client_ip(request), "user_agent": meta.get("HTTP_USER_AGENT")}
 
 
+def _common_fields(actor, request, action, object_type, outcome) -> dict[str, Any]:
+    """The fields of a row besides the object id, its details and the time."""
+    who = _actor_fields(actor)
+    where = _request_fields(request)
+    return {
+        "user_id": who["user_id"],
+        "username": _text(who["username"], 150),
+        "post_id": who["post_id"],
+        "role": _text(who["role"], 40),
+        "action": _text(action, 80),
+        "object_type": _text(object_type, 80),
+        "ip": where["ip"],
+        "user_agent": _text(where["user_agent"], 300),
+        "outcome": str(Outcome(outcome)),
+    }
+
+
 def record(
     *,
     actor: Any = None,
@@ -223,21 +240,9 @@ def record(
         object_type = object_type or obj._meta.label_lower
         if not object_id and obj.pk is not None:
             object_id = str(obj.pk)
-    who = _actor_fields(actor)
-    where = _request_fields(request)
-    content: dict[str, Any] = {
-        "user_id": who["user_id"],
-        "username": _text(who["username"], 150),
-        "post_id": who["post_id"],
-        "role": _text(who["role"], 40),
-        "action": _text(action, 80),
-        "object_type": _text(object_type, 80),
-        "object_id": _text(object_id, 64),
-        "details": _json_ready(mask_details(details)),
-        "ip": where["ip"],
-        "user_agent": _text(where["user_agent"], 300),
-        "outcome": str(Outcome(outcome)),
-    }
+    content = _common_fields(actor, request, action, object_type, outcome)
+    content["object_id"] = _text(object_id, 64)
+    content["details"] = _json_ready(mask_details(details))
     # Inside the caller's transaction no savepoint is needed: a failure here fails it whole.
     with transaction.atomic(savepoint=False):
         head = _lock_head()
@@ -267,19 +272,7 @@ def record_many(
 
     if not objects:
         return 0
-    who = _actor_fields(actor)
-    where = _request_fields(request)
-    base = {
-        "user_id": who["user_id"],
-        "username": _text(who["username"], 150),
-        "post_id": who["post_id"],
-        "role": _text(who["role"], 40),
-        "action": _text(action, 80),
-        "object_type": _text(object_type, 80),
-        "ip": where["ip"],
-        "user_agent": _text(where["user_agent"], 300),
-        "outcome": str(Outcome.OK),
-    }
+    base = _common_fields(actor, request, action, object_type, Outcome.OK)
     plain = _plain_keys(objects[0][1])
     with transaction.atomic(savepoint=False):
         head = _lock_head()
