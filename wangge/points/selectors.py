@@ -169,13 +169,11 @@ def entry_views(*, actor, entries: list[Entry]) -> list[EntryView]:
     from wangge.events.selectors import event_list
 
     event_ids = [e.fact_id for e in entries if e.fact_kind in EVENT_KINDS]
-    events = {}
+    events: dict[int, tuple[str, str]] = {}
     if event_ids:
+        visible = event_list(actor=actor, filters={}).filter(pk__in=event_ids)
         events = {
-            ev.pk: ev
-            for ev in event_list(actor=actor, filters={})
-            .filter(pk__in=event_ids)
-            .only("id", "number", "title")
+            pk: (num, title) for pk, num, title in visible.values_list("id", "number", "title")
         }
     redeemed = {
         r.pk: r
@@ -197,9 +195,9 @@ def entry_views(*, actor, entries: list[Entry]) -> list[EntryView]:
         if e.fact_kind in EVENT_KINDS:
             ev = events.get(e.fact_id)
             if ev is not None:
-                v.event_id = ev.pk
-                v.detail = f"{ev.number} {ev.title}"
-                v.url = reverse("events:detail", args=[ev.pk])
+                v.event_id = e.fact_id
+                v.detail = f"{ev[0]} {ev[1]}"
+                v.url = reverse("events:detail", args=[e.fact_id])
             else:
                 v.detail = e.note
         elif e.fact_kind == FactKind.HOUSEHOLD_VERIFY:
