@@ -8,11 +8,12 @@ has expired since.
 
 The history's patrol reports are made by the *grid* workers of the grids (``_Staff.grid_worker``),
 never by the demo micro-grid worker ("micro"). So that the walk-through holds — the micro-grid
-worker sees the points of the events they reported and redeems a reward — this step first
-makes a few patrol reports as "micro" in their micro-grid over the last weeks, through the
-events services like the history (reported, accepted by the community secretary, dispatched,
-handled by the unit, verified and closed; one resolved on the spot). They carry their own
-idempotency keys (``points-demo-<seed>-<n>``), so a re-run finds them.
+worker sees the points of the events they reported and redeems a reward, and the street's
+board has its workers on it — this step first makes a few patrol reports as "micro" (and two
+as the demo grid worker "grid") over the last weeks, through the events services like the
+history (reported, accepted by the community secretary, dispatched, handled by the unit,
+verified and closed; one resolved on the spot). They carry their own idempotency keys
+(``points-demo-<seed>-<n>``), so a re-run finds them.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import ApplicationError
 from wangge.demo.registry import DemoContext, demo_step
 from wangge.points import services
+from wangge.points.enums import WORKER_ROLES
 from wangge.points.models import Balance, Entry, Reward
 
 MICRO = "510104017001001001"
+GRID = MICRO[:15]
 COMMUNITY = MICRO[:12]
 
 # name, English name, description, cost, stock
@@ -45,14 +48,16 @@ REWARDS = [
     ("健康体检套餐", "Health check-up", "社区卫生服务中心基础体检", 60, 10),
 ]
 
-# The micro-grid worker's own reports: days ago, category, title, outcome.
-MICRO_REPORTS = [
-    (41, "0401", "楼道墙体出现裂缝", "closed"),
-    (33, "0202", "路灯不亮", "closed"),
-    (24, "0901", "垃圾桶满溢", "closed"),
-    (16, "0102", "墙面乱张贴小广告", "on_spot"),
-    (9, "0503", "楼道内电动车充电", "closed"),
-    (4, "0301", "人行道地砖松动", "closed"),
+# Reports of the demo's own workers: user, micro-grid, days ago, category, title, outcome.
+REPORTS = [
+    ("micro", MICRO, 41, "0401", "楼道墙体出现裂缝", "closed"),
+    ("micro", MICRO, 33, "0202", "路灯不亮", "closed"),
+    ("micro", MICRO, 24, "0901", "垃圾桶满溢", "closed"),
+    ("micro", MICRO, 16, "0102", "墙面乱张贴小广告", "on_spot"),
+    ("micro", MICRO, 9, "0503", "楼道内电动车充电", "closed"),
+    ("micro", MICRO, 4, "0301", "人行道地砖松动", "closed"),
+    ("grid", GRID + "002", 27, "0303", "共享单车乱停放", "closed"),
+    ("grid", GRID + "003", 12, "0202", "路灯闪烁故障", "closed"),
 ]
 
 
@@ -72,7 +77,7 @@ def points(ctx: DemoContext) -> dict:
                     stock=stock,
                 )
                 rewards += 1
-    reports = _micro_reports(ctx)
+    reports = _worker_reports(ctx)
     report = services.points_recompute(actor=SYSTEM, apply=True)
     micro = Post.objects.filter(user__username="micro", is_active=True).first()
     balance = (
@@ -83,7 +88,7 @@ def points(ctx: DemoContext) -> dict:
     return {
         "rules": rules,
         "rewards": rewards,
-        "micro reports": reports,
+        "worker reports": reports,
         "facts": report.facts,
         "entries": Entry.objects.count(),
         "written": report.written,
@@ -100,56 +105,60 @@ def _photo() -> bytes:
     return buf.getvalue()
 
 
-def _micro_reports(ctx: DemoContext) -> int:
-    """Patrol reports of the demo micro-grid worker, taken through the closed loop."""
+def _worker_reports(ctx: DemoContext) -> int:
+    """Patrol reports of the demo's workers, taken through the closed loop."""
     from wangge.events import services as events
     from wangge.events.enums import EventState
 
-    micro = Post.objects.filter(user__username="micro", role=Role.MICRO_GRID_WORKER).first()
-    if micro is None or not micro.is_active:
-        return 0
     secretary = (
         Post.objects.filter(role=Role.COMMUNITY_SECRETARY, place_code=COMMUNITY, is_active=True)
         .order_by("id")
         .first()
     )
-    grid = (
-        Post.objects.filter(role=Role.GRID_WORKER, place_code=MICRO[:15], is_active=True)
+    verifier = (
+        Post.objects.filter(role=Role.GRID_WORKER, place_code=GRID, is_active=True)
         .order_by("id")
         .first()
     )
     tz = timezone.get_current_timezone()
     today = timezone.localdate()
     made = 0
-    for i, (days, category, title, outcome) in enumerate(MICRO_REPORTS):
+    for i, (username, place, days, category, title, outcome) in enumerate(REPORTS):
+        worker = (
+            Post.objects.filter(user__username=username, is_active=True, role__in=WORKER_ROLES)
+            .order_by("id")
+            .first()
+        )
+        if worker is None or secretary is None:
+            continue
         at = datetime.combine(today - timedelta(days=days), time(9, 40), tz)
         try:
             with transaction.atomic():
                 e, _created = events.event_report(
-                    actor=micro,
+                    actor=worker,
                     source="patrol",
                     category=category,
                     title=title,
-                    description=f"微网格员巡查发现：{title}。",
-                    grid_code=MICRO,
+                    description=f"网格员巡查发现：{title}。",
+                    grid_code=place,
                     key=f"points-demo-{ctx.seed}-{i}",
                     at=at,
                 )
                 step = at
                 while e.state not in (EventState.CLOSED, EventState.REJECTED):
                     step += timedelta(minutes=50)
-                    nxt = _next(e, outcome, micro, secretary, grid)
+                    nxt = _next(e, outcome, worker, secretary, verifier)
                     if nxt is None:
                         break
                     actor, action, kw = nxt
                     e = events.event_transition(actor=actor, event=e, action=action, at=step, **kw)
             made += 1
         except ApplicationError as exc:
-            ctx.log(f"  micro report {i}: {exc.message}")
+            ctx.log(f"  report {i} by {username}: {exc.message}")
     return made
 
 
-def _next(e, outcome, micro, secretary, grid):
+def _next(e, outcome, reporter, secretary, verifier):
     """The next action of a demo report: (actor, action, keyword arguments) or None."""
     from wangge.events import services as events
     from wangge.events.enums import EventState as S
@@ -157,7 +166,7 @@ def _next(e, outcome, micro, secretary, grid):
     photo = {"photos": [_photo()]} if e.category.needs_after_photo else {}
     if e.state == S.REPORTED:
         if outcome == "on_spot":
-            return micro, "resolve_on_spot", {"note": "现场已处理", **photo}
+            return reporter, "resolve_on_spot", {"note": "现场已处理", **photo}
         return secretary, "accept", {}
     if e.state == S.ACCEPTED:
         units = events.dispatch_candidates(e)
@@ -172,5 +181,5 @@ def _next(e, outcome, micro, secretary, grid):
     if e.state == S.ACKNOWLEDGED:
         return (handler, "handle", {"note": "已处理完毕", **photo}) if handler else None
     if e.state == S.HANDLED:
-        return (grid or micro), "verify_pass", {}
+        return (verifier or reporter), "verify_pass", {}
     return None
