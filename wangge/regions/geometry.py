@@ -66,3 +66,19 @@ def polygonal(geom: BaseGeometry) -> BaseGeometry:
     if not polys:
         return shapely.Polygon()
     return shapely.union_all(polys)
+
+
+def distance_outside_km(geom: BaseGeometry, lon: float, lat: float) -> float:
+    """How far a point lies outside a polygon, in kilometres (0 inside or on the boundary).
+
+    Both are first scaled to local kilometres around the point (a degree of longitude shrinks
+    with the cosine of the latitude), so the nearest point of the boundary is found in metric
+    space: good to well under a metre at the size of a grid."""
+    if geom.is_empty:
+        return math.inf
+    kx = KM_PER_DEG_LAT * math.cos(math.radians(lat))
+
+    def local(coords):
+        return (coords - (lon, lat)) * (kx, KM_PER_DEG_LAT)
+
+    return float(shapely.distance(shapely.transform(geom, local), shapely.Point(0.0, 0.0)))
