@@ -295,3 +295,30 @@ def test_only_workers_redeem_and_only_the_administrator_edits_the_catalogue(post
     r = services.reward_update(actor=post_of("sysadmin"), reward=reward, stock=9)
     assert r.stock == 9
     assert Reward.objects.get(pk=reward.pk).stock == 9
+
+
+def test_rankings_share_a_rank_on_equal_points_and_list_ties_by_user(rule, post_of):
+    from wangge.points import selectors
+
+    place = "510104017001001005"
+    users = []
+    for _ in range(3):
+        u = get_user_model().objects.create(username=f"t-{uuid.uuid4().hex[:10]}")
+        users.append(post_grant(actor=SYSTEM, user=u, role="micro_grid_worker", place_code=place))
+    now = timezone.now()
+    for i, (post, n) in enumerate(zip(users, (2, 3, 2), strict=True)):
+        for k in range(n):
+            _award(post, 9000 + i * 10 + k, now)
+    board = selectors.ranking(actor=post_of("community"), code=place)
+    got = [(r.rank, r.user_id, r.points) for r in board.rows]
+    low = sorted([users[0].user_id, users[2].user_id])
+    assert got == [
+        (1, users[1].user_id, D("1.5")),
+        (2, low[0], D("1.0")),
+        (2, low[1], D("1.0")),
+    ]
+    mine = selectors.ranking(actor=users[2], code=place).mine
+    assert (mine.rank, mine.user_id) == (2, users[2].user_id)
+    # redemptions and expiries do not lower a rank; a year board counts the same facts
+    year = selectors.ranking(actor=post_of("community"), code=place, period="year")
+    assert [r.points for r in year.rows] == [r.points for r in board.rows]
