@@ -230,3 +230,22 @@ def test_recompute_from_real_events_equals_the_ledger_the_hooks_wrote(post_of, s
         # the cap they used; the recompute says which entries differ (the ledger is not
         # rewritten) and its balances are what the facts give
         assert done.after.counts["differing"] == report.counts["differing"]
+
+
+def test_points_due_to_expire_are_reported_as_due_until_the_sweep_writes_them_off(city):
+    from django.utils import timezone
+
+    services.rule_create(actor=SYSTEM, action="short", name="短期", points="1", valid_months=1)
+    w = _worker()
+    services.points_award(
+        user=w.user, fact_kind="short", fact_id=1, at=timezone.now() - timedelta(days=45)
+    )
+    report = services.points_recompute(actor=SYSTEM, users={w.user_id})
+    assert report.ok and report.counts["expiry_due"] == 1
+    done = services.points_recompute(actor=SYSTEM, users={w.user_id}, apply=True)
+    assert done.after.ok and not done.after.counts.get("expiry_due")
+    assert Balance.objects.get(pk=w.user_id).points == D("0")
+    # an expiry entry the facts do not explain is a difference
+    Entry.objects.filter(user_id=w.user_id, fact_kind="expiry").update(points=D("-0.5"))
+    again = services.points_recompute(actor=SYSTEM, users={w.user_id})
+    assert again.counts["expiry_differing"] == 1 and not again.ok

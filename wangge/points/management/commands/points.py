@@ -44,7 +44,7 @@ class Command(BaseCommand):
     def _recompute(self, apply: bool) -> None:
         r = services.points_recompute(actor=SYSTEM, apply=apply)
         self.stdout.write(f"facts: {r.facts}, users: {r.users}")
-        for kind in r.KINDS:
+        for kind in (*r.KINDS, *r.INFO):
             if r.counts.get(kind):
                 self.stdout.write(f"{kind}: {r.counts[kind]}")
                 for ex in r.examples[kind][:5]:
