@@ -61,6 +61,7 @@ def points_award(
     kind = str(fact_kind)
     if user_id is None:
         return None
+    at = at or timezone.now()
     if kind in LEDGER_KINDS:
         raise ValueError(f"points_award(): {kind} entries are written by the ledger itself")
     rule = Rule.objects.filter(action=kind, is_active=True).first()
