@@ -23,6 +23,7 @@ urlpatterns = [
     path("people/", include("wangge.people.urls")),
     path("verify/", include("wangge.verification.urls")),
     path("events/", include("wangge.events.urls")),
+    path("workforce/", include("wangge.workforce.urls")),
     path("points/", include("wangge.points.urls")),
     path("events/photos/<int:photo_id>/", photo_views.photo, name="event_photo"),
     path(

@@ -113,6 +113,9 @@ def register_routers() -> None:
     from wangge.events.api import router as events_router
 
     api.add_router("/events", events_router)
+    from wangge.workforce.api import router as workforce_router
+
+    api.add_router("/workforce", workforce_router)
     from wangge.points.api import router as points_router
 
     api.add_router("/points", points_router)

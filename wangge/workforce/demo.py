@@ -562,11 +562,16 @@ class _District:
 
 
 def _route(geom, n: int, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """A walk through the place: points inside it, in order around its centre."""
+    """A walk through the place: points inside it, each next one the nearest not yet visited."""
     pts = sample_points(geom, n, rng)
-    c = geom.representative_point()
-    order = np.argsort(np.arctan2(pts[:, 1] - c.y, pts[:, 0] - c.x))
-    return [(round(float(x), 6), round(float(y), 6)) for x, y in pts[order]]
+    left = list(range(1, len(pts)))
+    order = [0]
+    while left:
+        here = pts[order[-1]]
+        nearest = min(left, key=lambda i: float(((pts[i] - here) ** 2).sum()))
+        left.remove(nearest)
+        order.append(nearest)
+    return [(round(float(pts[i][0]), 6), round(float(pts[i][1]), 6)) for i in order]
 
 
 def _outside_km(geom, lon: float, lat: float) -> float:

@@ -601,13 +601,19 @@ def _overloaded(actor, code: str) -> list[Overload]:
     return [Overload(w, over[w.pk], _load_limit(w.kind)) for w in workers]
 
 
-def assign_candidates(*, actor, code: str) -> list[WorkerView]:
-    """Workers who may become the primary worker of a place that lacks one: active workers of
-    the place's primary kind whom the post sees, registered in its community or assigned in it,
-    fewest places first."""
+def assign_candidates(*, actor, code: str, kind: str = "") -> list[WorkerView]:
+    """Workers who may take a place: active workers of ``kind`` (default: the place's primary
+    kind, for a place that lacks its primary worker) whom the post sees, registered in the
+    place's community or assigned in it, not on the place yet, fewest places first."""
     require(actor, Perm.WORKFORCE_MANAGE)
     place = _place(actor, code)
-    kind = WorkerKind.MICRO if len(place.code) == 18 else WorkerKind.FULL_TIME
+    if kind:
+        try:
+            kind = WorkerKind(kind)
+        except ValueError:
+            raise ValidationError(_("Unknown kind of worker.")) from None
+    else:
+        kind = WorkerKind.MICRO if len(place.code) == 18 else WorkerKind.FULL_TIME
     community = place.code[:12]
     qs = worker_list(
         actor=actor, filters={"kind": kind, "status": WorkerStatus.ACTIVE, "code": community}
