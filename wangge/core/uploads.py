@@ -46,8 +46,11 @@ class FileImport:
 
     @property
     def chinese(self) -> dict[str, str]:
-        """Column → its Chinese header."""
-        return {code: zh for zh, code in self.aliases.items()}
+        """Column → its Chinese header (the first of its aliases)."""
+        out: dict[str, str] = {}
+        for zh, code in self.aliases.items():
+            out.setdefault(code, zh)
+        return out
 
 
 class SizeLimit(FileUploadHandler):

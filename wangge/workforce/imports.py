@@ -9,12 +9,12 @@ there: the primary worker where the kind is the place's primary kind, unless ``r
 helper), a community for a liaison (assigned there), or a community, street or district where
 the worker is registered without a place yet (a sunk cadre waiting to be placed, a new worker).
 The phone identifies the worker: a row whose phone is on the roster updates that worker (name,
-skills, origin, team, unit) and adds the assignment if it is new, so importing a file again
-changes nothing. The row-error machinery and the two modes are those of the people import
-(``wangge.core.imports``): ``all`` writes nothing if a row is bad; ``good`` writes the good
-rows and an error file with the bad ones. Rows are written through the services (each
-registration, assignment and change audited as if made by hand) in one transaction (``all``)
-or one per row (``good``).
+and skills, origin, team, unit where the row gives them: an empty cell changes nothing) and adds
+the assignment if it is new, so importing a file again changes nothing. The row-error machinery
+and the two modes are those of the people import (``wangge.core.imports``): ``all`` writes
+nothing if a row is bad; ``good`` writes the good rows and an error file with the bad ones.
+Rows are written through the services (each registration, assignment and change audited as if
+made by hand) in one transaction (``all``) or one per row (``good``).
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ class _Checker:
                         errs.append(RowError(n, column, exc.message))
                     else:
                         if role == AssignmentRole.PRIMARY:
-                            errs += self._primary(n, code, worker)
+                            errs += self._primary_taken(n, code, worker)
                 elif wanted:
                     errs.append(
                         RowError(n, "role", _("a worker is assigned to a grid or a micro-grid"))
@@ -226,6 +226,8 @@ class _Checker:
         username = get("username", "")
         if username:
             errs += self._username(n, username, digits, worker)
+        if not errs and role == AssignmentRole.PRIMARY:
+            errs += self._primary_claim(n, code)
         if errs:
             return None, errs
         return (
@@ -248,17 +250,8 @@ class _Checker:
             [],
         )
 
-    def _primary(self, n: int, code: str, worker: Worker | None) -> list[RowError]:
-        first = self.primaries.setdefault(code, n)
-        if first != n:
-            return [
-                RowError(
-                    n,
-                    "place_code",
-                    _("row %(row)d already makes the primary worker of this place")
-                    % {"row": first},
-                )
-            ]
+    def _primary_taken(self, n: int, code: str, worker: Worker | None) -> list[RowError]:
+        """The place's primary worker on the roster now, if it is someone else."""
         current = (
             Assignment.objects.filter(
                 place_code=code, role=AssignmentRole.PRIMARY, ended_at__isnull=True
@@ -273,6 +266,20 @@ class _Checker:
                     "place_code",
                     _("this place already has a primary worker (%(name)s); hand it over first")
                     % {"name": current.worker.name},
+                )
+            ]
+        return []
+
+    def _primary_claim(self, n: int, code: str) -> list[RowError]:
+        """A good row making a place's primary worker claims the place for the file."""
+        first = self.primaries.setdefault(code, n)
+        if first != n:
+            return [
+                RowError(
+                    n,
+                    "place_code",
+                    _("row %(row)d already makes the primary worker of this place")
+                    % {"row": first},
                 )
             ]
         return []
@@ -329,14 +336,15 @@ def _write(actor, row: _Row, result: ImportResult) -> None:
         result.created += 1
     else:
         changed = bool(
+            # an empty cell changes nothing (a worker's second row may leave them empty)
             workers.worker_update(
                 actor=actor,
                 worker=worker,
                 name=row.name,
-                skills=row.skills,
-                origin=row.origin,
-                team=row.team,
-                unit=row.unit,
+                skills=row.skills or None,
+                origin=row.origin or None,
+                team=row.team or None,
+                unit=row.unit or None,
             )
         )
     if (

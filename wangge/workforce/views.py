@@ -14,7 +14,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -25,6 +25,7 @@ from wangge.accounts.rules import has_perm
 from wangge.accounts.scope import scope_for
 from wangge.core import audit, uploads
 from wangge.core.errors import ApplicationError
+from wangge.people.text import PHONE_RE
 from wangge.regions import codes as C
 from wangge.workforce import selectors, services
 from wangge.workforce.enums import AssignmentRole, Skill, WorkerKind, WorkerStatus
@@ -60,6 +61,11 @@ def _query(request, *drop: str) -> str:
     return q.urlencode()
 
 
+def _is_phone(q: str) -> bool:
+    """Whether a search text is a phone number (searched by its blind index, never in a URL)."""
+    return bool(PHONE_RE.match((q or "").replace(" ", "").replace("-", "")))
+
+
 def _may_manage(post) -> bool:
     return has_perm(post, Perm.WORKFORCE_MANAGE)
 
@@ -68,21 +74,36 @@ def _may_manage(post) -> bool:
 def worker_list(request):
     post = request.post
     _need(has_perm(post, Perm.WORKFORCE_VIEW))
-    filters = {k: request.GET.get(k, "").strip() for k in ("kind", "status", "grid", "skill", "q")}
+    # A phone number is searched by POST so that it never stands in a URL (browser history,
+    # proxy logs) and is not written back into the page; names by GET, so pages can be linked.
+    if request.method == "POST":
+        q = request.POST.get("q", "").strip()
+        if not _is_phone(q):
+            return redirect(f"{reverse('workforce:list')}?{urlencode({'q': q})}")
+    else:
+        q = request.GET.get("q", "").strip()
+        if _is_phone(q):
+            q = ""
+    filters = {k: request.GET.get(k, "").strip() for k in ("kind", "status", "grid", "skill")}
+    filters["q"] = q
     try:
         qs = selectors.worker_list(actor=post, filters=filters)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         qs = selectors.worker_list(actor=post, filters={})
     page = Paginator(qs, 30).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    if _is_phone(query.get("q", "")):
+        query.pop("q")
     return render(
         request,
         "workforce/list.html",
         {
             "page": page,
             "views": selectors.worker_views(actor=post, workers=page.object_list),
-            "filters": filters,
-            "query": _query(request),
+            "filters": {**filters, "q": "" if _is_phone(q) else q},
+            "query": query.urlencode(),
             "kinds": WorkerKind.choices,
             "statuses": [*WorkerStatus.choices, ("all", _("Everyone, also those who left"))],
             "skills": Skill.choices,
