@@ -258,3 +258,14 @@ def test_the_import_page_shows_errors_masked_and_gives_the_error_file(city):
     assert t.status_code == 200 and "手机号码" in t.content.decode("utf-8-sig")
     # a grid worker has no import
     assert signed_in(Client(), "grid").get("/workforce/import/").status_code == 404
+
+
+def test_the_command(city, tmp_path):
+    from django.core.management import call_command
+
+    secretary = demo_post("community")
+    gap = _gaps(secretary)[0]
+    path = _csv(tmp_path, [{"name": "钱多", "kind": "micro", "phone": phone(), "place_code": gap}])
+    out = io.StringIO()
+    call_command("import_workers", str(path), stdout=out)
+    assert "created 1" in out.getvalue() and primary_of(gap) is not None

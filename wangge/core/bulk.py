@@ -44,7 +44,8 @@ def insert_rows(model, rows: list[dict[str, Any]]) -> list[int]:
             for pk, row in zip(ids, rows, strict=True)
         )
         if connection.vendor == "postgresql":
-            types = ["bigint", *(f.db_type(connection).split("(")[0] for f in fields)]
+            pk_type = model._meta.pk.db_type(connection).split("(")[0]  # auth_user's is integer
+            types = [pk_type, *(f.db_type(connection).split("(")[0] for f in fields)]
             convert = [None, *(_pg_value(t) for t in types[1:])]
             with cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(types)

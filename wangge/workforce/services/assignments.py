@@ -190,7 +190,7 @@ def assignment_end(
     require(actor, Perm.WORKFORCE_MANAGE)
     scope_for(actor).check(assignment.place_code)
     a = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("worker__user", "post")
         .get(pk=assignment.pk)
     )
