@@ -276,3 +276,35 @@ def test_a_busy_database_answers_503_and_the_retry_creates_one_event(client_as, 
     again = micro.post("/api/events", json.dumps(body), content_type="application/json")
     assert again.status_code == 201
     assert Event.objects.filter(idem_key="busy-1").count() == 1
+
+
+def test_a_workers_report_scores_when_accepted_on_the_spot_or_rejected_once(post_of):
+    from decimal import Decimal
+
+    from wangge.accounts.scope import SYSTEM
+    from wangge.points.models import Entry
+    from wangge.points.services.rules import points_rules_install
+
+    points_rules_install(actor=SYSTEM)
+    micro, community = post_of("micro"), post_of("community")
+
+    def ledger(e):
+        return list(Entry.objects.filter(fact_id=e.pk).values_list("fact_kind", "points"))
+
+    valid, _ = _report(micro, title="墙体开裂")
+    assert ledger(valid) == []  # a report scores when it is found valid, not before
+    services.event_transition(actor=community, event=valid, action="accept")
+    assert ledger(valid) == [("event_report", Decimal("2"))]
+    assert Entry.objects.filter(fact_id=valid.pk).get().user_id == micro.user_id
+    spot, _ = _report(micro, category="9901", title="楼道杂物")
+    services.event_transition(actor=micro, event=spot, action="resolve_on_spot")
+    assert ledger(spot) == [("event_on_spot", Decimal("3"))]
+    bad, _ = _report(micro, category="0303", title="重复上报")
+    services.event_transition(
+        actor=community, event=bad, action="reject", data={"reason": "invalid"}, note="无效"
+    )
+    assert ledger(bad) == [("event_rejected", Decimal("0"))]
+    # a 12345 order entered by the dispatcher scores nobody
+    call, _ = _report(community, source="hotline", key="12345-9")
+    services.event_transition(actor=community, event=call, action="accept")
+    assert ledger(call) == []

@@ -20,6 +20,14 @@ from wangge.points.models import Balance, Entry, Redemption, Reward, Rule
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def events_do_not_score(monkeypatch):
+    """These tests call the hooks themselves, or leave them out on purpose; the events services
+    call them too (tests/events/test_services.py checks that wiring)."""
+    monkeypatch.setattr(events, "_score", lambda *a, **kw: None)
+
+
 CST = ZoneInfo("Asia/Shanghai")
 MICRO = "510104017001001001"
 

@@ -511,6 +511,7 @@ def event_transition(
             e.state = t.target
         e.save()
         log = _log(e, action, frm, e.state, actor, now, note, logdata)
+        _score(e, action, frm, now)
         if cleaned:
             kind = (
                 "after"
@@ -530,6 +531,20 @@ def event_transition(
     if after is not None:
         return after
     return e
+
+
+def _score(e: Event, action, frm, now) -> None:
+    """The points a worker's report earns (the points app keeps the rules, caps and ledger;
+    a fact scores once however often this runs): valid when it leaves "reported" for
+    "accepted" (accepted, or escalated unaccepted), resolved on the spot, or rejected."""
+    from wangge.points import hooks
+
+    if frm == EventState.REPORTED and e.state == EventState.ACCEPTED:
+        hooks.on_event_accepted(e, now)
+    elif action == EventAction.RESOLVE_ON_SPOT:
+        hooks.on_event_resolved_on_spot(e, now)
+    elif action == EventAction.REJECT:
+        hooks.on_event_rejected(e, now)
 
 
 def _auditable(d: dict) -> dict:
