@@ -17,10 +17,20 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 
-def periodic_jobs():
-    from wangge.events.tasks import PERIODIC
+def periodic_jobs() -> list:
+    """Every installed app's ``tasks.PERIODIC`` (the deadline sweep, notice delivery, points
+    expiry …): core names no app above it."""
+    from importlib import import_module
+    from importlib.util import find_spec
 
-    return PERIODIC
+    from django.apps import apps
+
+    jobs = []
+    for app in apps.get_app_configs():
+        name = f"{app.name}.tasks"
+        if app.name.startswith("wangge.") and find_spec(name) is not None:
+            jobs += list(getattr(import_module(name), "PERIODIC", ()))
+    return jobs
 
 
 def schedule_once() -> int:
