@@ -7,7 +7,8 @@ def events(request) -> dict:
     post = getattr(request, "post", None)
     if post is None:
         return {}
-    from wangge.events import selectors, views
+    from wangge.events import selectors
+    from wangge.events.views import common as views
 
     return {
         "inbox_unread": selectors.inbox(actor=post, unread_only=True).count(),
