@@ -12,6 +12,7 @@ from ninja import Field, File, Form, Router, Schema
 from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
 
+from wangge.accounts.scope import scope_for
 from wangge.core import uploads
 from wangge.core.errors import NotFound, ValidationError
 from wangge.workforce import selectors, services
@@ -593,11 +594,12 @@ class OnDutyOut(Schema):
     summary="Workers on duty now under a place, and under each of its children",
 )
 def on_duty(request, code: str = ""):
-    c = selectors.coverage(actor=request.post, code=code)
+    post = request.post
+    code = code or (scope_for(post).root or "")
     return {
-        "code": c.code,
-        "on_duty": c.total.on_duty,
-        "children": {r.code: r.on_duty for r in c.children},
+        "code": code,
+        "on_duty": selectors.on_duty_count(actor=post, code=code),
+        "children": selectors.on_duty_by_child(actor=post, code=code),
     }
 
 

@@ -635,8 +635,7 @@ def duty_now(*, actor, code: str = "") -> QuerySet[DutySession]:
         ended_at__isnull=True, started_at__gte=since
     )
     if code:
-        code = C.normalize(code)
-        scope.check(code)
+        code = _place(actor, code).code  # NotFound outside the scope, or for no such place
         qs = qs.filter(**C.prefix_filter(code, "place_code"))
     return qs
 
@@ -644,6 +643,21 @@ def duty_now(*, actor, code: str = "") -> QuerySet[DutySession]:
 def on_duty_count(*, actor, code: str = "") -> int:
     """Workers on duty now under a node (the cockpit's figure)."""
     return duty_now(actor=actor, code=code).count()
+
+
+def on_duty_by_child(*, actor, code: str) -> dict[str, int]:
+    """Workers on duty now under each child of a node (children with nobody are left out)."""
+    n, cut = _child_key(C.normalize(code))
+    if not n:
+        return {}
+    return {
+        child: k
+        for child, k in duty_now(actor=actor, code=code)
+        .annotate(c=cut("place_code"))
+        .values_list("c")
+        .annotate(k=Count("id"))
+        if len(child) == n
+    }
 
 
 def duty_list(*, actor, worker: Worker | None = None, code: str = "") -> QuerySet[DutySession]:

@@ -263,13 +263,13 @@ def coverage(request):
     code = C.normalize(request.GET.get("code", "")) or (scope_for(post).root or "")
     cov = _or_404(selectors.coverage, actor=post, code=code)
     gaps = Paginator(cov.gaps, 50).get_page(request.GET.get("page"))
-    candidates: dict[str, list] = {}
+    # the candidates for a place are those of its community and of its kind (micro-grid or grid)
+    candidates: dict[tuple[str, bool], list] = {}
     if _may_manage(post):
         for g in gaps:
-            if g.community not in candidates:
-                candidates[g.community] = _or_404(
-                    selectors.assign_candidates, actor=post, code=g.code
-                )[:50]
+            key = (g.community, len(g.code) == 18)
+            if key not in candidates:
+                candidates[key] = _or_404(selectors.assign_candidates, actor=post, code=g.code)[:50]
     parent = C.parent_code(code)
     return render(
         request,
@@ -277,7 +277,7 @@ def coverage(request):
         {
             "cov": cov,
             "gaps": gaps,
-            "gap_rows": [(g, candidates.get(g.community, [])) for g in gaps],
+            "gap_rows": [(g, candidates.get((g.community, len(g.code) == 18), [])) for g in gaps],
             "may_manage": _may_manage(post),
             "up": parent if parent and scope_for(post).covers(parent) else "",
             "query": _query(request),
