@@ -64,8 +64,8 @@ def test_the_phone_page_checks_in_and_out(city):
         },
         follow=True,
     )
-    msgs = [str(m) for m in r.context["messages"]]
-    assert any("marked as far" in m for m in msgs), msgs
+    msgs = [(m.level_tag, str(m)) for m in r.context["messages"]]
+    assert [tag for tag, _m in msgs] == ["warning"], msgs  # checked in, and marked as far
     s = DutySession.objects.get(worker__user__username="grid", key="pk1")
     assert s.start_far and s.ended_at is None
     on = r.content.decode()
@@ -98,7 +98,7 @@ def test_a_post_without_a_roster_entry_is_told_so(city):
     r = c.get("/workforce/m/")
     assert r.status_code == 200 and r.context["me"] is None
     r = c.post("/workforce/m/", {"action": "check_in", "key": "x"}, follow=True)
-    assert any("not on the roster" in str(m) for m in r.context["messages"])
+    assert [m.level_tag for m in r.context["messages"]] == ["error"]  # not on the roster
     assert not DutySession.objects.filter(key="x").exists()
 
 
