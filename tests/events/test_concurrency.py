@@ -39,6 +39,13 @@ def _in_thread(fn):
     return out.get("value")
 
 
+@pytest.fixture(autouse=True)
+def no_points(monkeypatch):
+    """Acceptances here commit; the points they would score would outlive the events the
+    cleanup deletes (points are tested in tests/points, the wiring in test_services.py)."""
+    monkeypatch.setattr(services, "_score", lambda *a, **kw: None)
+
+
 @pytest.fixture
 def committed():
     """Events committed by the threads of a test, deleted again afterwards (by a thread too:
