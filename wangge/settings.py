@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "wangge.accounts.middleware.LoginRequired",
     "wangge.accounts.middleware.TwoFactorMiddleware",
     "wangge.accounts.middleware.ActivePostMiddleware",
+    "wangge.core.http.BusyMiddleware",
 ]
 
 ROOT_URLCONF = "wangge.urls"

@@ -433,3 +433,19 @@ def test_the_spot_check_page_shows_a_steady_sample_until_checked(client_as, post
     # the queue links to it; a grid worker has no such page
     assert "/events/spot-checks/" in community.get("/events/queue/", **EN).content.decode()
     assert client_as("micro").get("/events/spot-checks/", **EN).status_code in (403, 404)
+
+
+def test_a_busy_database_answers_the_report_form_with_503_and_nothing_saved(client_as, monkeypatch):
+    from django.db import OperationalError
+
+    micro = client_as("micro")
+    key = _report_form(micro)
+
+    def locked(*a, **kw):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_report_once", locked)
+    r = micro.post("/events/m/report/", _crack(key), **EN)
+    assert r.status_code == 503 and r["Retry-After"] == "1"
+    assert "nothing was saved" in r.content.decode()
+    assert not Event.objects.filter(idem_key=key).exists()

@@ -12,6 +12,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from wangge.accounts.auth import AUTH
 from wangge.core.errors import ApplicationError
+from wangge.core.http import is_busy
 
 logger = logging.getLogger("wangge.api")
 
@@ -55,23 +56,11 @@ def _unauthenticated(request, exc):
     return api.create_response(request, body, status=401)
 
 
-def _busy(exc: BaseException) -> bool:
-    """The database was too busy to take the write in time (SQLite's write lock not granted
-    within its busy timeout; PostgreSQL's deadlock or serialization victim): nothing was
-    written, and the same request may simply be sent again."""
-    from django.db import OperationalError
-
-    text = str(exc).lower()
-    return isinstance(exc, OperationalError) and (
-        "database is locked" in text or "deadlock detected" in text or "could not serialize" in text
-    )
-
-
 @api.exception_handler(Exception)
 def _server_error(request, exc):
     if isinstance(exc, Http404):
         return _not_found(request, exc)
-    if _busy(exc):
+    if is_busy(exc):
         logger.warning("API busy on %s: %s", request.path, exc)
         body = ApplicationError(
             _("The server is busy; nothing was saved. Send the same request again shortly."),
