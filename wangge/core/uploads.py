@@ -247,3 +247,65 @@ def template_csv(spec: FileImport, columns: list[str], *, chinese: bool) -> str:
     names = spec.chinese
     csv.writer(buf).writerow([names.get(c, c) if chinese else c for c in columns])
     return buf.getvalue()
+
+
+def too_large_message(max_bytes: int) -> str:
+    return _("The file is larger than %(mb)d MB; split it into several files.") % {
+        "mb": max_bytes // (1024 * 1024)
+    }
+
+
+def run_import(
+    spec: FileImport,
+    request,
+    importer: Callable,
+    *,
+    mode: str,
+    modes: Iterable,
+    max_bytes: int,
+    max_unpacked: int,
+    shown: int = ERRORS_SHOWN,
+) -> dict:
+    """Check, save, import (``importer(actor=, path=, mode=, error_path=)``) and forget the
+    upload; the page's context for the outcome: a ``problem`` with masked row ``errors``, or
+    the ``result`` with the rows in error and a token for the error file."""
+    from django.http import Http404
+
+    from wangge.core.errors import ApplicationError
+
+    f = request.FILES.get("file")
+    if too_large(request):
+        return {"problem": too_large_message(max_bytes)}
+    if f is None:
+        return {"problem": _("Choose a CSV or XLSX file.")}
+    if mode not in dict(modes):
+        return {"problem": _("Choose how to import.")}
+    suffix, problem = check_upload(spec, f, max_unpacked=max_unpacked)
+    if problem:
+        return {"problem": problem}
+    path, error_path = new_paths(spec, suffix)
+    save_upload(f, path)
+    try:
+        if suffix == ".xlsx" and (problem := xlsx_header_problem(spec, path)):
+            return {"problem": problem}
+        result = importer(actor=request.post, path=path, mode=mode, error_path=error_path)
+    except ApplicationError as exc:
+        if exc.status == 404:
+            raise Http404 from None
+        details = exc.details if isinstance(exc.details, list) else []
+        return {
+            "problem": exc.message,
+            "errors": error_rows(spec, details, shown=shown),
+            "more_errors": max(0, len(details) - shown),
+        }
+    finally:
+        path.unlink(missing_ok=True)  # the clerk's file holds full personal numbers: not kept
+    token = ""
+    if result.error_file and Path(result.error_file).is_file():
+        token = remember_error_file(spec, request, Path(result.error_file))
+    return {
+        "result": result.as_dict(),
+        "errors": error_rows(spec, result.errors, shown=shown),
+        "more_errors": max(0, result.bad_rows - shown),
+        "error_token": token,
+    }

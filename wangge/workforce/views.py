@@ -7,7 +7,6 @@ anything outside the post's scope answers 404."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -436,9 +435,7 @@ def _import_page(request):
 
 
 def _too_large() -> str:
-    return _("The file is larger than %(mb)d MB; split it into several files.") % {
-        "mb": MAX_UPLOAD_BYTES // (1024 * 1024)
-    }
+    return uploads.too_large_message(MAX_UPLOAD_BYTES)
 
 
 def _import_render(request, mode: str, outcome: dict):
@@ -466,42 +463,17 @@ def _import_render(request, mode: str, outcome: dict):
 
 
 def _run_import(request, mode: str) -> dict:
-    f = request.FILES.get("file")
-    if uploads.too_large(request):
-        return {"problem": _too_large()}
-    if f is None:
-        return {"problem": _("Choose a CSV or XLSX file.")}
-    if mode not in dict(MODES):
-        return {"problem": _("Choose how to import.")}
-    suffix, problem = uploads.check_upload(UPLOAD, f, max_unpacked=MAX_UNPACKED_BYTES)
-    if problem:
-        return {"problem": problem}
-    path, error_path = uploads.new_paths(UPLOAD, suffix)
-    uploads.save_upload(f, path)
-    try:
-        if suffix == ".xlsx" and (problem := uploads.xlsx_header_problem(UPLOAD, path)):
-            return {"problem": problem}
-        result = roster_import(actor=request.post, path=path, mode=mode, error_path=error_path)
-    except ApplicationError as exc:
-        if exc.status == 404:
-            raise Http404 from None
-        details = exc.details if isinstance(exc.details, list) else []
-        return {
-            "problem": exc.message,
-            "errors": uploads.error_rows(UPLOAD, details, shown=ERRORS_SHOWN),
-            "more_errors": max(0, len(details) - ERRORS_SHOWN),
-        }
-    finally:
-        path.unlink(missing_ok=True)  # the clerk's file holds full phone numbers: not kept
-    token = ""
-    if result.error_file and Path(result.error_file).is_file():
-        token = uploads.remember_error_file(UPLOAD, request, Path(result.error_file))
-    return {
-        "result": result.as_dict(),
-        "errors": uploads.error_rows(UPLOAD, result.errors, shown=ERRORS_SHOWN),
-        "more_errors": max(0, result.bad_rows - ERRORS_SHOWN),
-        "error_token": token,
-    }
+    """Check, save, import and forget the upload; the page's context for the outcome."""
+    return uploads.run_import(
+        UPLOAD,
+        request,
+        roster_import,
+        mode=mode,
+        modes=MODES,
+        max_bytes=MAX_UPLOAD_BYTES,
+        max_unpacked=MAX_UNPACKED_BYTES,
+        shown=ERRORS_SHOWN,
+    )
 
 
 def import_errors(request, token: str):
