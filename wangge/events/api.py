@@ -9,6 +9,7 @@ from ninja import Field, File, Form, Router, Schema
 from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
 
+from wangge.core.paging import MappedPage
 from wangge.events import selectors, services
 
 router = Router(tags=["events"])
@@ -266,21 +267,7 @@ def event_list(
             "q": q,
         },
     )
-    return _Page(qs)
-
-
-class _Page:
-    def __init__(self, qs):
-        self.qs = qs
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __getitem__(self, item):
-        return [_out(e) for e in self.qs[item]]
+    return MappedPage(qs, lambda rows: [_out(e) for e in rows])
 
 
 @router.get("/categories", response=list[CategoryOut], summary="The category taxonomy")

@@ -7,6 +7,7 @@ from django.http import StreamingHttpResponse
 from ninja import Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
+from wangge.core.paging import MappedPage
 from wangge.people import selectors, services
 from wangge.people.imports import people_export
 from wangge.regions.codes import normalize
@@ -64,24 +65,9 @@ def resident_list(request, q: str = "", care_level: str = "", tag: str = "", gri
         qs = selectors.resident_list(
             actor=post, filters={"care_level": care_level, "tag": tag, "grid": grid}
         )
-    return _Masked(post, qs)
-
-
-class _Masked:
-    """A lazily masked page: only the residents on the requested page are decrypted."""
-
-    def __init__(self, post, qs):
-        self.post, self.qs = post, qs
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __getitem__(self, item):
-        rows = self.qs[item]
-        return [_out(v) for v in selectors.resident_views(actor=self.post, residents=rows)]
+    return MappedPage(
+        qs, lambda rows: [_out(v) for v in selectors.resident_views(actor=post, residents=rows)]
+    )
 
 
 @router.get(

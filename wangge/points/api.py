@@ -9,6 +9,7 @@ from decimal import Decimal
 from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
+from wangge.core.paging import MappedPage
 from wangge.points import selectors, services
 
 router = Router(tags=["points"])
@@ -132,22 +133,6 @@ class RedemptionOut(Schema):
     created: bool = True
 
 
-class _Mapped:
-    """A queryset the paginator slices, each page turned into dicts by ``fn``."""
-
-    def __init__(self, qs, fn):
-        self.qs, self.fn = qs, fn
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __getitem__(self, item):
-        return self.fn(list(self.qs[item]))
-
-
 def _entries(post):
     def fn(entries):
         return [
@@ -203,7 +188,7 @@ def my_points(request):
 @paginate(PageNumberPagination, page_size=50)
 def my_entries(request, kind: str = ""):
     qs = selectors.entry_list(actor=request.post, kind=kind)
-    return _Mapped(qs, _entries(request.post))
+    return MappedPage(qs, _entries(request.post))
 
 
 @router.get(
@@ -223,7 +208,7 @@ def worker_points(request, user_id: int):
 @paginate(PageNumberPagination, page_size=50)
 def worker_entries(request, user_id: int, kind: str = ""):
     qs = selectors.entry_list(actor=request.post, user_id=user_id, kind=kind)
-    return _Mapped(qs, _entries(request.post))
+    return MappedPage(qs, _entries(request.post))
 
 
 @router.get(
@@ -331,7 +316,7 @@ def reward_redeem(request, reward_id: int, body: RedeemIn):
 @router.get("/redemptions", response=list[RedemptionOut], summary="My redemptions, newest first")
 @paginate(PageNumberPagination, page_size=50)
 def redemption_list(request):
-    return _Mapped(
+    return MappedPage(
         selectors.redemption_list(actor=request.post),
         lambda rows: [_redemption(r) for r in rows],
     )

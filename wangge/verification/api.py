@@ -7,6 +7,7 @@ from datetime import date, datetime
 from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
+from wangge.core.paging import MappedPage
 from wangge.people.api import ResidentOut, _out
 from wangge.verification import selectors, services
 from wangge.verification.enums import MemberAction
@@ -200,21 +201,10 @@ def round_close(request, round_id: int, body: CloseIn):
 @paginate(PageNumberPagination, page_size=100)
 def task_list(request, round_id: int, state: str = ""):
     rnd = selectors.round_get(actor=request.post, round_id=round_id)
-    return _Tasks(selectors.task_list(actor=request.post, rnd=rnd, state=state))
-
-
-class _Tasks:
-    def __init__(self, qs):
-        self.qs = qs
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __getitem__(self, item):
-        return [_task(t) for t in self.qs[item]]
+    return MappedPage(
+        selectors.task_list(actor=request.post, rnd=rnd, state=state),
+        lambda rows: [_task(t) for t in rows],
+    )
 
 
 def _task_detail(post, task) -> dict:

@@ -15,6 +15,7 @@ from ninja.pagination import PageNumberPagination, paginate
 from wangge.accounts.scope import scope_for
 from wangge.core import uploads
 from wangge.core.errors import NotFound, ValidationError
+from wangge.core.paging import MappedPage
 from wangge.workforce import selectors, services
 from wangge.workforce.imports import UPLOAD, roster_import
 
@@ -56,23 +57,6 @@ def _worker(v) -> dict:
             for p in v.places
         ],
     }
-
-
-class _MaskedPage:
-    """A lazily masked page: only the workers on the requested page are decrypted."""
-
-    def __init__(self, post, qs):
-        self.post, self.qs = post, qs
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __getitem__(self, item):
-        rows = self.qs[item]
-        return [_worker(v) for v in selectors.worker_views(actor=self.post, workers=rows)]
 
 
 class AssignmentOut(Schema):
@@ -172,7 +156,10 @@ def worker_list(
         actor=request.post,
         filters={"kind": kind, "status": status, "grid": grid, "skill": skill, "q": q},
     )
-    return _MaskedPage(request.post, qs)
+    return MappedPage(
+        qs,
+        lambda rows: [_worker(v) for v in selectors.worker_views(actor=request.post, workers=rows)],
+    )
 
 
 class WorkerIn(Schema):
