@@ -118,3 +118,18 @@ def test_pages_search_and_unmask(city):
     assert idn not in c.get("/people/", {"q": idn}).content.decode()
     r3 = c.post("/people/", {"q": "王"})
     assert r3.status_code == 302 and "q=%E7%8E%8B" in r3["Location"]
+
+
+def test_a_number_typed_with_dashes_or_spaces_is_searched_as_a_number_not_put_in_the_url(city):
+    from wangge.people.text import is_exact_query
+
+    r = _an_elder_in("510104017001")
+    _idn, phone = _full(r)
+    c = signed_in(Client(), "community")
+    for typed in (f"{phone[:3]}-{phone[3:7]}-{phone[7:]}", f"{phone[:3]} {phone[3:7]} {phone[7:]}"):
+        assert is_exact_query(typed)
+        answer = c.post("/people/", {"q": typed})
+        assert answer.status_code == 200  # not redirected to a GET with the number in it
+        page = answer.content.decode()
+        assert f"/people/{r.id}/" in page and phone not in page and typed not in page
+    assert not is_exact_query("王秀英") and not is_exact_query("锦江区红星路")

@@ -25,6 +25,7 @@ from wangge.people.models import CareAssessment, Resident, Tag
 from wangge.people.pinyin import is_initials_query
 from wangge.people.text import ID_RE as _ID_RE
 from wangge.people.text import PHONE_RE as _PHONE_RE
+from wangge.people.text import compact_query
 
 
 def visible_tags(*, actor) -> QuerySet[Tag]:
@@ -64,7 +65,7 @@ def resident_search(*, actor, q: str) -> QuerySet[Resident]:
     if not q:
         return qs.none()
     keys = get_keyring()
-    compact = q.replace(" ", "")
+    compact = compact_query(q)
     if _ID_RE.match(compact):
         return qs.filter(id_number_index=keys.blind_index(compact, field=Field.ID_NUMBER))
     if _PHONE_RE.match(compact):
@@ -72,8 +73,9 @@ def resident_search(*, actor, q: str) -> QuerySet[Resident]:
     by_name = qs.filter(name__startswith=q)
     if by_name.exists():
         return by_name
-    if is_initials_query(compact):  # pinyin initials: "wxy" finds 王秀英
-        return qs.filter(name_initials__startswith=compact.lower())
+    initials = q.replace(" ", "")
+    if is_initials_query(initials):  # pinyin initials: "wxy" finds 王秀英
+        return qs.filter(name_initials__startswith=initials.lower())
     return qs.filter(house__building__address__contains=q)
 
 
