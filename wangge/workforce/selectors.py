@@ -32,7 +32,7 @@ from wangge.accounts.scope import scope_for
 from wangge.core.errors import NotFound, ValidationError
 from wangge.core.masking import mask_phone
 from wangge.people.crypto import Field, get_keyring
-from wangge.people.text import PHONE_RE
+from wangge.people.text import PHONE_RE, compact_query
 from wangge.regions import codes as C
 from wangge.regions.enums import GridKind, Level
 from wangge.regions.models import Grid, Region
@@ -114,7 +114,7 @@ def worker_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Wor
         qs = qs.filter(team_id=_pk(filters["team"], _("team")))
     q = (filters.get("q") or "").strip()
     if q:
-        compact = q.replace(" ", "").replace("-", "")
+        compact = compact_query(q)
         if PHONE_RE.match(compact):
             qs = qs.filter(phone_index=get_keyring().blind_index(compact, field=Field.PHONE))
         else:

@@ -24,7 +24,7 @@ from wangge.accounts.rules import has_perm
 from wangge.accounts.scope import scope_for
 from wangge.core import audit, uploads
 from wangge.core.errors import ApplicationError
-from wangge.people.text import PHONE_RE
+from wangge.people.text import PHONE_RE, compact_query
 from wangge.regions import codes as C
 from wangge.workforce import selectors, services
 from wangge.workforce.enums import AssignmentRole, Skill, WorkerKind, WorkerStatus
@@ -62,7 +62,7 @@ def _query(request, *drop: str) -> str:
 
 def _is_phone(q: str) -> bool:
     """Whether a search text is a phone number (searched by its blind index, never in a URL)."""
-    return bool(PHONE_RE.match((q or "").replace(" ", "").replace("-", "")))
+    return bool(PHONE_RE.match(compact_query(q)))
 
 
 def _may_manage(post) -> bool:
