@@ -309,3 +309,52 @@ def run_import(
         "more_errors": max(0, result.bad_rows - shown),
         "error_token": token,
     }
+
+
+def error_file_response(
+    spec: FileImport,
+    request,
+    token: str,
+    *,
+    allowed: bool,
+    action: str,
+    object_type: str,
+    filename: str,
+):
+    """The error file of an import, for the post that uploaded it, in the session it did
+    (``allowed``: the post may still import); audited. 404 otherwise."""
+    from django.http import FileResponse, Http404
+
+    from wangge.core import audit
+
+    path = error_file(spec, request, token)
+    if path is None or not allowed:
+        raise Http404
+    audit.record(
+        actor=request.post,
+        action=action,
+        object_type=object_type,
+        details={"file": path.name},
+        request=request,
+    )
+    resp = FileResponse(
+        open(path, "rb"),  # noqa: SIM115 — closed by the response
+        as_attachment=True,
+        filename=filename,
+        content_type="text/csv; charset=utf-8",
+    )
+    resp["Cache-Control"] = "no-store"
+    return resp
+
+
+def template_response(spec: FileImport, columns: list[str], *, filename: str):
+    """An empty CSV with the import's header row (Chinese or English, as the page is shown)."""
+    from django.http import HttpResponse
+    from django.utils.translation import get_language
+
+    chinese = (get_language() or "").startswith("zh")
+    resp = HttpResponse(
+        template_csv(spec, columns, chinese=chinese), content_type="text/csv; charset=utf-8"
+    )
+    resp["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp

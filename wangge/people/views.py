@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from wangge.accounts.enums import Perm
 from wangge.accounts.rules import has_perm
 from wangge.accounts.scope import scope_for
-from wangge.core import audit, uploads
+from wangge.core import uploads
 from wangge.core.errors import ApplicationError, NotFound
 from wangge.people import selectors, services
 from wangge.people.enums import CareLevel, HouseUse, PersonalField, Registration, Relation
@@ -227,38 +227,22 @@ def _column_help() -> list[dict]:
 
 def import_errors(request, token: str):
     """The error file of an import, for the post that uploaded it, in the session it did."""
-    post = request.post
-    path = uploads.error_file(UPLOAD, request, token)
-    if path is None or not has_perm(post, Perm.PEOPLE_EDIT):
-        raise Http404
-    audit.record(
-        actor=post,
+    return uploads.error_file_response(
+        UPLOAD,
+        request,
+        token,
+        allowed=has_perm(request.post, Perm.PEOPLE_EDIT),
         action="people.import_errors",
         object_type="people.resident",
-        details={"file": path.name},
-        request=request,
-    )
-    resp = FileResponse(
-        open(path, "rb"),  # noqa: SIM115 — closed by the response
-        as_attachment=True,
         filename="import-errors.csv",
-        content_type="text/csv; charset=utf-8",
     )
-    resp["Cache-Control"] = "no-store"
-    return resp
 
 
 def import_template(request):
     """An empty CSV with the import's header row (Chinese or English, as the page is shown)."""
     if not has_perm(request.post, Perm.PEOPLE_EDIT):
         raise Http404
-    chinese = (get_language() or "").startswith("zh")
-    resp = HttpResponse(
-        uploads.template_csv(UPLOAD, COLUMNS, chinese=chinese),
-        content_type="text/csv; charset=utf-8",
-    )
-    resp["Content-Disposition"] = 'attachment; filename="residents-template.csv"'
-    return resp
+    return uploads.template_response(UPLOAD, COLUMNS, filename="residents-template.csv")
 
 
 # --- export ---------------------------------------------------------------------------------

@@ -10,19 +10,19 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from wangge.accounts.enums import Perm
 from wangge.accounts.rules import has_perm
 from wangge.accounts.scope import scope_for
-from wangge.core import audit, uploads
+from wangge.core import uploads
 from wangge.core.errors import ApplicationError
 from wangge.people.text import PHONE_RE, compact_query
 from wangge.regions import codes as C
@@ -477,36 +477,20 @@ def _run_import(request, mode: str) -> dict:
 
 
 def import_errors(request, token: str):
-    post = request.post
-    path = uploads.error_file(UPLOAD, request, token)
-    if path is None or not _may_manage(post):
-        raise Http404
-    audit.record(
-        actor=post,
+    return uploads.error_file_response(
+        UPLOAD,
+        request,
+        token,
+        allowed=_may_manage(request.post),
         action="workforce.import_errors",
         object_type="workforce.worker",
-        details={"file": path.name},
-        request=request,
-    )
-    resp = FileResponse(
-        open(path, "rb"),  # noqa: SIM115 — closed by the response
-        as_attachment=True,
         filename="roster-errors.csv",
-        content_type="text/csv; charset=utf-8",
     )
-    resp["Cache-Control"] = "no-store"
-    return resp
 
 
 def import_template(request):
     _need(_may_manage(request.post))
-    chinese = (get_language() or "").startswith("zh")
-    resp = HttpResponse(
-        uploads.template_csv(UPLOAD, COLUMNS, chinese=chinese),
-        content_type="text/csv; charset=utf-8",
-    )
-    resp["Content-Disposition"] = 'attachment; filename="roster-template.csv"'
-    return resp
+    return uploads.template_response(UPLOAD, COLUMNS, filename="roster-template.csv")
 
 
 # --- units ----------------------------------------------------------------------------------------
