@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from django.db import transaction
 
+from wangge.accounts.demo import DEMO_ACCOUNTS
 from wangge.accounts.models import Unit
 from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import ApplicationError
@@ -18,21 +19,7 @@ from wangge.events.workflow import TRANSITIONS
 pytestmark = pytest.mark.django_db
 
 MICRO = "510104017001001001"
-USERS = [
-    "commander",
-    "district",
-    "street",
-    "community",
-    "grid",
-    "micro",
-    "cadre",
-    "volunteer",
-    "handler",
-    "sysadmin",
-    "secadmin",
-    "auditadmin",
-    "resident",
-]
+USERS = [username for username, *_rest in DEMO_ACCOUNTS]  # every demo role
 S = EventState
 A = EventAction
 ACTIVE = {S.ACCEPTED, S.DISPATCHED, S.ACKNOWLEDGED}

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 
 from tests.conftest import demo_post, signed_in
-from wangge.accounts.demo import MICRO
+from wangge.accounts.demo import DEMO_ACCOUNTS, MICRO
 from wangge.accounts.enums import Perm
 from wangge.accounts.rules import has_perm
 from wangge.accounts.scope import scope_for
@@ -23,21 +23,7 @@ from wangge.regions.models import Grid, Region
 
 pytestmark = pytest.mark.django_db
 
-ROLES = [
-    "commander",
-    "district",
-    "street",
-    "community",
-    "grid",
-    "micro",
-    "cadre",
-    "volunteer",
-    "handler",
-    "sysadmin",
-    "secadmin",
-    "auditadmin",
-    "resident",
-]
+ROLES = [username for username, *_rest in DEMO_ACCOUNTS]  # every demo role
 # A full number standing on its own (not part of a longer run of letters and digits, such as a
 # hex blind index or a CSRF token).
 ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")

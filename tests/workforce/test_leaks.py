@@ -13,6 +13,7 @@ from django.test import Client
 from tests.conftest import demo_post, signed_in
 from tests.people.test_leaks import PHONE_RE, _text, all_logs  # noqa: F401 (a fixture)
 from tests.workforce.conftest import MICRO, phone, primary_of
+from wangge.accounts.demo import DEMO_ACCOUNTS
 from wangge.accounts.enums import Perm
 from wangge.accounts.rules import has_perm
 from wangge.accounts.scope import scope_for
@@ -23,21 +24,7 @@ from wangge.workforce.models import Assignment, Worker
 
 pytestmark = pytest.mark.django_db
 
-ROLES = [
-    "commander",
-    "district",
-    "street",
-    "community",
-    "grid",
-    "micro",
-    "cadre",
-    "volunteer",
-    "handler",
-    "sysadmin",
-    "secadmin",
-    "auditadmin",
-    "resident",
-]
+ROLES = [username for username, *_rest in DEMO_ACCOUNTS]  # every demo role
 
 
 def _full(w: Worker) -> str:

@@ -10,6 +10,7 @@ from django.test import Client
 
 from tests.conftest import demo_post, signed_in
 from tests.workforce.conftest import COMMUNITY, GRID, MICRO, primary_of, register
+from wangge.accounts.demo import DEMO_ACCOUNTS
 from wangge.accounts.enums import Perm, UnitKind
 from wangge.accounts.models import Unit
 from wangge.accounts.rules import has_perm
@@ -20,21 +21,7 @@ from wangge.workforce.models import Assignment, DutySession, Worker
 
 pytestmark = pytest.mark.django_db
 
-ROLES = [
-    "commander",
-    "district",
-    "street",
-    "community",
-    "grid",
-    "micro",
-    "cadre",
-    "volunteer",
-    "handler",
-    "sysadmin",
-    "secadmin",
-    "auditadmin",
-    "resident",
-]
+ROLES = [username for username, *_rest in DEMO_ACCOUNTS]  # every demo role
 OUTSIDE_STREET = "510104018"  # another street of the district
 
 
