@@ -20,7 +20,8 @@ services (≈ 20 ms of CPU a transition on SQLite, its log, audit row and notice
 the history should take about a minute to build. Mixes (all documented below): categories
 weighted by source, sources (patrol most), hours of the day by source (daytime peaks), fewer
 patrol reports on rest days of the working calendar, and outcomes by share (most closed on
-time).
+time); a fifth of the reports fall in the demo accounts' community (水井坊社区) and three tenths
+anywhere in its street, so their queues show work in progress.
 
 Re-running is safe: every generated report carries an idempotency key (``demo-<seed>-<n>``, the
 hotline's work-order number for hotline reports), so a report already made is found, not made
@@ -71,6 +72,9 @@ UNITS = [
     ("JJ-QT", "锦江区社会治理综合服务中心", UnitKind.OTHER, "510104"),
 ]
 DISTRICT = "510104"
+# Shares of the reports that fall in the demo accounts' community and anywhere in their street
+# (the others anywhere in the district).
+LOCAL_SHARES = (("510104017001", 0.2), ("510104017", 0.3))
 FALLBACK_UNIT = "JJ-QT"  # where a dispatcher sends what no rule covers
 
 
@@ -379,6 +383,16 @@ def _anchor(ctx: DemoContext) -> date:
     return timezone.localdate()
 
 
+def _pool(pools: list, everywhere: list, draw: float) -> list:
+    """The buildings a report falls among: the first pool whose cumulative share holds
+    ``draw``, else the whole district."""
+    for pool, share in pools:
+        if draw < share:
+            return pool
+        draw -= share
+    return everywhere
+
+
 def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
     """Every report of the history, in time order: when, from which source, what, where and
     how it is to end, and its idempotency key. Depends only on the seed, the last day and the
@@ -403,6 +417,13 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
         .order_by("id")
         .values_list("lon", "lat", "grid_code", "address")
     )
+    # Where the demo accounts work gets a share of the history of its own, so their queues,
+    # inboxes, rankings and cockpits show work in progress (spread over the whole district,
+    # a community would see about five events in 90 days).
+    pools = [
+        ([b for b in buildings if b[2].startswith(prefix)] or buildings, share)
+        for prefix, share in LOCAL_SHARES
+    ]
     outcomes = _stratified(total, OUTCOMES, rng)
     on_spot_cats = set(
         Category.objects.filter(on_spot_allowed=True, parent__isnull=False).values_list(
@@ -415,7 +436,8 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
         for _i in range(int(k)):
             h = int(rng.choice(24, p=hours / hours.sum()))
             at = datetime.combine(d, time(h, int(rng.integers(0, 60))), tz)
-            lon, lat, grid, address = buildings[int(rng.integers(len(buildings)))]
+            pool = _pool(pools, buildings, float(rng.random()))
+            lon, lat, grid, address = pool[int(rng.integers(len(pool)))]
             cat = _weighted(rng, CATEGORIES_BY_SOURCE[s])
             plans.append(
                 _Plan(
