@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "wangge.events",
     "wangge.workforce",
     "wangge.points",
+    "wangge.cockpit",
     "django_tasks_db",
     "wangge.demo",
 ]

@@ -45,6 +45,8 @@ class Perm(models.TextChoices):
         _("Register grid workers, assign them to grids and hand their work over"),
     )
     DUTY_CHECKIN = "duty.checkin", _("Check in and out of duty and send the patrol route")
+    COCKPIT_VIEW = "cockpit.view", _("See the command cockpit of one's place")
+    COCKPIT_EXPORT = "cockpit.export", _("Export the cockpit's tables and print its daily brief")
 
 
 class UnitKind(models.TextChoices):

@@ -39,14 +39,26 @@ _HELPER = _VIEW
 # and assign workers; everyone who works in a grid checks in and out of duty.
 _ROSTER = frozenset({Perm.WORKFORCE_VIEW, Perm.WORKFORCE_MANAGE})
 _ON_DUTY = frozenset({Perm.WORKFORCE_VIEW, Perm.DUTY_CHECKIN})
+# The cockpit: every level of the tree sees its own live picture; the levels that report upward
+# (community and above) export its tables and print the daily brief.
+_COCKPIT = frozenset({Perm.COCKPIT_VIEW})
+_COCKPIT_REPORTS = _COCKPIT | {Perm.COCKPIT_EXPORT}
 
 ROLE_RULES: dict[Role, RoleRule] = {
-    Role.CITY_COMMANDER: RoleRule((Level.CITY,), False, _DISPATCH | {Perm.WORKFORCE_VIEW}),
-    Role.DISTRICT_DISPATCHER: RoleRule((Level.DISTRICT,), False, _DISPATCH | _ROSTER),
-    Role.STREET_DISPATCHER: RoleRule((Level.STREET,), False, _DISPATCH | _ROSTER),
-    Role.COMMUNITY_SECRETARY: RoleRule((Level.COMMUNITY,), False, _SECRETARY | _ROSTER),
-    Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD | _ON_DUTY),
-    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _MICRO | _ON_DUTY),
+    Role.CITY_COMMANDER: RoleRule(
+        (Level.CITY,), False, _DISPATCH | _COCKPIT_REPORTS | {Perm.WORKFORCE_VIEW}
+    ),
+    Role.DISTRICT_DISPATCHER: RoleRule(
+        (Level.DISTRICT,), False, _DISPATCH | _ROSTER | _COCKPIT_REPORTS
+    ),
+    Role.STREET_DISPATCHER: RoleRule(
+        (Level.STREET,), False, _DISPATCH | _ROSTER | _COCKPIT_REPORTS
+    ),
+    Role.COMMUNITY_SECRETARY: RoleRule(
+        (Level.COMMUNITY,), False, _SECRETARY | _ROSTER | _COCKPIT_REPORTS
+    ),
+    Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD | _ON_DUTY | _COCKPIT),
+    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _MICRO | _ON_DUTY | _COCKPIT),
     Role.SUNK_CADRE: RoleRule((Level.GRID, Level.MICRO), False, _HELPER | _ON_DUTY),
     Role.VOLUNTEER: RoleRule(
         (Level.GRID, Level.MICRO), False, frozenset({Perm.PLACES_VIEW, Perm.DUTY_CHECKIN})
