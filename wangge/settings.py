@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -214,7 +215,11 @@ USE_TZ = True
 # --- static and uploads ---------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATICFILES_DIRS = [("leaflet", xstatic.pkg.leaflet.BASE_DIR)]
+STATICFILES_DIRS = [
+    ("leaflet", xstatic.pkg.leaflet.BASE_DIR),
+    # plotly.js as the plotly package ships it (its package_data), served from here: no CDN
+    ("plotly", Path(find_spec("plotly").origin).parent / "package_data"),
+]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "uploads"
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("events/", include("wangge.events.urls")),
     path("workforce/", include("wangge.workforce.urls")),
     path("points/", include("wangge.points.urls")),
+    path("cockpit/", include("wangge.cockpit.urls")),
     path("events/photos/<int:photo_id>/", photo_views.photo, name="event_photo"),
     path(
         "events/photos/<int:photo_id>/thumb/",

@@ -50,8 +50,10 @@ IMAGE_COLUMNS = (
 )
 # Rollup rows exist for nodes of these code lengths (city, district, street, community) and for
 # the grids under a community (as the community's children); micro-grids are counted in their
-# grid.
+# grid. The category/source mix is kept down to the community.
 ROLLUP_LENGTHS = (4, 6, 9, 12, 15)
+MIX_LENGTHS = (4, 6, 9, 12)
+ALL_LENGTHS = (4, 6, 9, 12, 15, 18)
 # Upper bounds (hours) of the handling-time buckets h0 … h10; h11 is everything longer.
 BUCKET_HOURS = (1, 2, 4, 8, 16, 24, 48, 96, 168, 336, 720)
 _OPEN = frozenset(str(s) for s in OPEN_STATES)
@@ -89,7 +91,7 @@ def bucket(seconds: float) -> str:
 def node_codes(grid_code: str) -> list[tuple[str, str]]:
     """(node, its parent) for every rollup node an event in ``grid_code`` counts in."""
     out = []
-    for n in ROLLUP_LENGTHS:
+    for n in ALL_LENGTHS:
         if len(grid_code) >= n:
             code = grid_code[:n]
             out.append((code, C.parent_code(code) or ""))
@@ -143,8 +145,11 @@ def open_counters(img: Image) -> dict[str, int] | None:
 class Deltas:
     """Counter deltas summed over many images, keyed as the rollup tables are."""
 
-    def __init__(self, lengths: Iterable[int] = ROLLUP_LENGTHS):
+    def __init__(
+        self, lengths: Iterable[int] = ROLLUP_LENGTHS, mix_lengths: Iterable[int] = MIX_LENGTHS
+    ):
         self.lengths = tuple(lengths)
+        self.mix_lengths = tuple(mix_lengths)
         self.day: dict[tuple[str, date], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.mix: dict[tuple[str, date, int, str], int] = defaultdict(int)
         self.open: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -163,13 +168,12 @@ class Deltas:
         rep = local_day(img.reported_at)
         oc = open_counters(img)
         for code, _parent in nodes:
-            # category/source mix and open events are kept for nodes down to the community
-            if len(code) <= 12:
+            if len(code) in self.mix_lengths:
                 self.mix[(code, rep, img.category_id, img.source)] += sign
-                if oc:
-                    row = self.open[(code, img.state)]
-                    for k, v in oc.items():
-                        row[k] += sign * v
+            if oc:
+                row = self.open[(code, img.state)]
+                for k, v in oc.items():
+                    row[k] += sign * v
 
     def nonzero(self):
         """The deltas without the entries that cancelled out (an update that changed nothing

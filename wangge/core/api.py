@@ -108,3 +108,6 @@ def register_routers() -> None:
     from wangge.points.api import router as points_router
 
     api.add_router("/points", points_router)
+    from wangge.cockpit.api import router as cockpit_router
+
+    api.add_router("/cockpit", cockpit_router)

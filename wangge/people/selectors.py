@@ -36,6 +36,22 @@ def visible_tags(*, actor) -> QuerySet[Tag]:
     return qs
 
 
+def care_counts(*, actor, code: str) -> dict[str, int]:
+    """Residents living under a node by care colour (red, yellow, green; the cockpit's
+    vulnerable-people figure). Counts only: no one is named."""
+    from django.db.models import Count
+
+    from wangge.regions import codes as C
+
+    require(actor, Perm.PEOPLE_VIEW)
+    scope_for(actor).check(code)
+    qs = Resident.objects.filter(moved_out__isnull=True, **C.prefix_filter(code, "grid_code"))
+    found = dict(
+        qs.exclude(care_level="").values_list("care_level").annotate(n=Count("id")).order_by()
+    )
+    return {level: found.get(level, 0) for level in CareLevel.values}
+
+
 def resident_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Resident]:
     """Residents in the scope, filtered by name prefix, care level, tag or grid."""
     require(actor, Perm.PEOPLE_VIEW)

@@ -1,0 +1,539 @@
+"""Reads of the cockpit: every figure of a node for a period, through the actor's scope.
+
+Nodes down to the community read their rollups (``models.py``): the node's own rows, and the
+rows whose ``parent`` is the node for its children. Grids and micro-grids are small: their
+figures are summed from their raw events with the same contribution function, so a grid's
+cockpit and its community's ranking agree to the event. Answers are cached under the rollups'
+version (bumped by every drain that counted a change), so a cached figure is never older than
+the rollups; anything queued is drained before a read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from wangge.accounts.enums import Perm
+from wangge.accounts.rules import has_perm, require
+from wangge.accounts.scope import scope_for
+from wangge.cockpit import services
+from wangge.cockpit.models import DAY_COUNTERS, OPEN_COUNTERS, DayCount, MixCount, OpenCount
+from wangge.cockpit.rollups import BUCKET_HOURS, Deltas, local_day
+from wangge.core.errors import NotFound, ValidationError
+from wangge.events.enums import OPEN_STATES, Source
+from wangge.events.models import Category, Event
+from wangge.regions import codes as C
+from wangge.regions import selectors as places
+
+# --- periods ---------------------------------------------------------------------------------
+PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90}
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        return Period("previous", self.start - timedelta(days=self.days), self.start - timedelta(1))
+
+    def dates(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "start": self.start, "end": self.end, "days": self.days}
+
+
+def today() -> date:
+    return local_day(timezone.now())
+
+
+def period_parse(key: str = "30d", start: str = "", end: str = "") -> Period:
+    """``today``, ``7d``, ``30d``, ``90d`` (ending today) or ``custom`` from ``start`` to ``end``
+    (ISO dates, at most a year, not after today)."""
+    now = today()
+    key = (key or "30d").strip()
+    if key in PERIODS:
+        return Period(key, now - timedelta(days=PERIODS[key] - 1), now)
+    if key != "custom":
+        raise ValidationError(
+            _("Unknown period %(p)s: use today, 7d, 30d, 90d or custom.") % {"p": key[:20]},
+            details={"fields": {"period": _("unknown period")}},
+        )
+    try:
+        a, b = date.fromisoformat(start), date.fromisoformat(end)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            _("A custom period needs a start and an end date (YYYY-MM-DD)."),
+            details={"fields": {"start": _("a date"), "end": _("a date")}},
+        ) from None
+    if a > b or b > now or (b - a).days + 1 > MAX_DAYS:
+        raise ValidationError(
+            _("The period must start before it ends, end by today and last at most %(n)s days.")
+            % {"n": MAX_DAYS},
+            details={"fields": {"start": _("out of range"), "end": _("out of range")}},
+        )
+    return Period("custom", a, b)
+
+
+# --- KPIs ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: Any
+    kind: str  # count, percent, hours
+    better: int  # +1 higher is better, −1 lower is better, 0 neither
+    snapshot: bool = False  # a figure of now, not of the period
+
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi("reported", gettext_lazy("Reported"), "count", 0),
+    Kpi("accepted", gettext_lazy("Accepted"), "count", 0),
+    Kpi("closed", gettext_lazy("Closed"), "count", 1),
+    Kpi("open", gettext_lazy("Open now"), "count", -1, snapshot=True),
+    Kpi("overdue", gettext_lazy("Overdue now"), "count", -1, snapshot=True),
+    Kpi("supervised", gettext_lazy("Supervised now"), "count", -1, snapshot=True),
+    Kpi("on_time_rate", gettext_lazy("On-time closure rate"), "percent", 1),
+    Kpi("closure_rate", gettext_lazy("Closure rate"), "percent", 1),
+    Kpi("response_rate", gettext_lazy("24-hour response rate"), "percent", 1),
+    Kpi("verify_pass_rate", gettext_lazy("Verification pass rate"), "percent", 1),
+    Kpi("rework", gettext_lazy("Rework"), "count", -1),
+    Kpi("on_spot_rate", gettext_lazy("On-the-spot resolution rate"), "percent", 1),
+    Kpi("median_hours", gettext_lazy("Median handling time"), "hours", -1),
+)
+KPI_BY_KEY = {k.key: k for k in KPIS}
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(100.0 * num / den, 1) if den else None
+
+
+def median_hours(c: dict[str, int]) -> float | None:
+    """The median handling time from the duration buckets, interpolated inside its bucket."""
+    counts = [c.get(f"h{i}", 0) for i in range(len(BUCKET_HOURS) + 1)]
+    n = sum(counts)
+    if not n:
+        return None
+    half, seen = n / 2, 0
+    for i, k in enumerate(counts):
+        if k and seen + k >= half:
+            lo = BUCKET_HOURS[i - 1] if i else 0
+            hi = BUCKET_HOURS[i] if i < len(BUCKET_HOURS) else lo * 2
+            return round(lo + (hi - lo) * (half - seen) / k, 1)
+        seen += k
+    return None  # pragma: no cover
+
+
+def kpi_values(c: dict[str, int], opn: dict[str, int] | None) -> dict[str, float | int | None]:
+    """The KPIs from summed day counters (``c``) and open counters (``opn``; None: not asked)."""
+    out: dict[str, float | int | None] = {
+        "reported": c.get("reported", 0),
+        "accepted": c.get("accepted", 0),
+        "closed": c.get("closed", 0),
+        "on_time_rate": _rate(c.get("due_on_time", 0), c.get("due", 0)),
+        "closure_rate": _rate(c.get("cohort_closed", 0), c.get("valid", 0)),
+        "response_rate": _rate(c.get("responded_24h", 0), c.get("valid", 0)),
+        "verify_pass_rate": _rate(c.get("verified", 0), c.get("verified", 0) + c.get("rework", 0)),
+        "rework": c.get("rework", 0),
+        "on_spot_rate": _rate(c.get("on_spot", 0), c.get("closed", 0)),
+        "median_hours": median_hours(c),
+    }
+    if opn is not None:
+        out.update({k: opn.get(k, 0) for k in ("open", "overdue", "supervised")})
+    return out
+
+
+def _change(now, before) -> float | None:
+    if now is None or before is None:
+        return None
+    return round(now - before, 1)
+
+
+# --- where the counters come from ---------------------------------------------------------------
+def _add(into: dict[str, int], row: dict[str, int]) -> None:
+    for k, v in row.items():
+        if v:
+            into[k] = into.get(k, 0) + v
+
+
+class _Rollups:
+    """Counters of a node down to the community, and of its children, from the rollup tables."""
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def node(self, p: Period) -> dict[str, int]:
+        agg = DayCount.objects.filter(code=self.code, day__range=(p.start, p.end)).aggregate(
+            **{c: Sum(c) for c in DAY_COUNTERS}
+        )
+        return {k: v for k, v in agg.items() if v}
+
+    def series(self, p: Period) -> dict[date, dict[str, int]]:
+        rows = DayCount.objects.filter(code=self.code, day__range=(p.start, p.end))
+        return {r["day"]: r for r in rows.values("day", *DAY_COUNTERS)}
+
+    def children(self, p: Period) -> dict[str, dict[str, int]]:
+        rows = (
+            DayCount.objects.filter(parent=self.code, day__range=(p.start, p.end))
+            .values("code")
+            .annotate(**{c: Sum(c) for c in DAY_COUNTERS})
+        )
+        return {r.pop("code"): r for r in rows}
+
+    def open_node(self) -> dict[str, int]:
+        agg = OpenCount.objects.filter(code=self.code).aggregate(
+            **{c: Sum(c) for c in OPEN_COUNTERS}
+        )
+        return {k: v or 0 for k, v in agg.items()}
+
+    def open_by_state(self) -> dict[str, int]:
+        rows = OpenCount.objects.filter(code=self.code, open__gt=0)
+        return dict(rows.values_list("state", "open"))
+
+    def open_children(self) -> dict[str, dict[str, int]]:
+        rows = (
+            OpenCount.objects.filter(parent=self.code)
+            .values("code")
+            .annotate(**{c: Sum(c) for c in OPEN_COUNTERS})
+        )
+        return {r.pop("code"): r for r in rows}
+
+    def mix(self, p: Period) -> list[tuple[int, str, int]]:
+        return list(
+            MixCount.objects.filter(code=self.code, day__range=(p.start, p.end))
+            .values_list("category_id", "source")
+            .annotate(n=Sum("reported"))
+        )
+
+
+class _Raw:
+    """The same counters for a grid or micro-grid, summed from its events."""
+
+    def __init__(self, code: str):
+        from wangge.cockpit.services import event_images
+
+        self.code = code
+        child = len(code) + 3
+        self.d = Deltas(lengths=(len(code), child), mix_lengths=(len(code),))
+        for img in event_images(Event.objects.filter(**C.prefix_filter(code, "grid_code"))):
+            self.d.add(img)
+
+    def _days(self, code: str, p: Period):
+        for (c, d), row in self.d.day.items():
+            if c == code and p.start <= d <= p.end:
+                yield d, row
+
+    def node(self, p: Period) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _d, row in self._days(self.code, p):
+            _add(out, row)
+        return out
+
+    def series(self, p: Period) -> dict[date, dict[str, int]]:
+        return {d: dict(row) for d, row in self._days(self.code, p)}
+
+    def children(self, p: Period) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for (c, d), row in self.d.day.items():
+            if len(c) > len(self.code) and p.start <= d <= p.end:
+                _add(out[c], row)
+        return dict(out)
+
+    def open_node(self) -> dict[str, int]:
+        out = dict.fromkeys(OPEN_COUNTERS, 0)
+        for (c, _s), row in self.d.open.items():
+            if c == self.code:
+                _add(out, row)
+        return out
+
+    def open_by_state(self) -> dict[str, int]:
+        mine = ((s, row["open"]) for (c, s), row in self.d.open.items() if c == self.code)
+        return {s: n for s, n in mine if n}
+
+    def open_children(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for (c, _s), row in self.d.open.items():
+            if len(c) > len(self.code):
+                _add(out[c], row)
+        return dict(out)
+
+    def mix(self, p: Period) -> list[tuple[int, str, int]]:
+        return [
+            (cat, src, n)
+            for (c, d, cat, src), n in self.d.mix.items()
+            if c == self.code and p.start <= d <= p.end and n
+        ]
+
+
+def _source(code: str):
+    return _Rollups(code) if len(code) <= 12 else _Raw(code)
+
+
+# --- access and caching ------------------------------------------------------------------------
+def _node(actor, code: str) -> str:
+    require(actor, Perm.COCKPIT_VIEW)
+    code = C.normalize(code or "")
+    if not code.isdigit() or len(code) not in C.LENGTH_LEVELS:
+        raise NotFound(_("No place has the code %(code)s.") % {"code": code[:20]})
+    scope_for(actor).check(code)
+    return code
+
+
+def fresh_version() -> int:
+    """Count what is queued, then the rollups' version (the key of every cached answer)."""
+    if services.pending():
+        services.rollups_drain(limit=50_000)
+    return services.version()
+
+
+def _cached(what: str, code: str, p: Period | None, build: Callable[[], Any]) -> Any:
+    span = f"{p.start}:{p.end}" if p else "-"
+    key = f"cockpit:{fresh_version()}:{what}:{code}:{span}"
+    hit = cache.get(key)
+    if hit is None:
+        hit = build()
+        cache.set(key, hit, 600)
+    return hit
+
+
+# --- the node and its figures ------------------------------------------------------------------
+def cockpit_root(*, actor) -> str:
+    """The node a post's cockpit opens at (its own place)."""
+    require(actor, Perm.COCKPIT_VIEW)
+    root = scope_for(actor).root
+    if root is None:
+        raise NotFound(_("This post has no place to show."))
+    return root or C.CITY_CODE
+
+
+def cockpit_node(*, actor, code: str) -> dict[str, Any]:
+    """The node, the way up (breadcrumbs: links only where in scope) and its children."""
+    code = _node(actor, code)
+    place = places.place_get(actor=actor, code=code)
+    scope = scope_for(actor)
+    return {
+        "code": place.code,
+        "name": place.name,
+        "level": place.level,
+        "level_label": place.get_level_display(),
+        "display_code": place.display_code,
+        "residents": place.residents,
+        "households": place.households,
+        "ancestors": [
+            {"code": a.code, "name": a.name, "in_scope": scope.covers(a.code)}
+            for a in places.place_ancestors(actor=actor, place=place)
+        ],
+        "children": [
+            {"code": c.code, "name": c.name, "kind": getattr(c, "kind", "")}
+            for c in places.place_children(actor=actor, place=place)
+        ],
+        "may_export": has_perm(actor, Perm.COCKPIT_EXPORT),
+    }
+
+
+def cockpit_summary(*, actor, code: str, period: Period) -> dict[str, Any]:
+    """The node's KPIs for the period, each with the previous period's value and the change;
+    the open events now by state."""
+    code = _node(actor, code)
+
+    def build():
+        src = _source(code)
+        opn = src.open_node()
+        now = kpi_values(src.node(period), opn)
+        before = kpi_values(src.node(period.previous()), None)
+        return {
+            "period": period.as_dict(),
+            "previous": period.previous().as_dict(),
+            "kpis": {
+                k.key: {
+                    "value": now.get(k.key),
+                    "previous": None if k.snapshot else before.get(k.key),
+                    "change": None if k.snapshot else _change(now.get(k.key), before.get(k.key)),
+                }
+                for k in KPIS
+            },
+            "open_by_state": src.open_by_state(),
+        }
+
+    return _cached("summary", code, period, build)
+
+
+def cockpit_children(*, actor, code: str, period: Period) -> list[dict[str, Any]]:
+    """Every child of the node with its KPIs (children without events have zeros): the
+    ranking table and the choropleth."""
+    node = cockpit_node(actor=actor, code=code)
+    code = node["code"]
+
+    def build():
+        src = _source(code)
+        days, opn = src.children(period), src.open_children()
+        rows = []
+        for child in node["children"]:
+            c = child["code"]
+            rows.append({**child, **kpi_values(days.get(c, {}), opn.get(c, {}))})
+        return rows
+
+    return _cached("children", code, period, build)
+
+
+def cockpit_trend(*, actor, code: str, period: Period) -> dict[str, list]:
+    """Daily reported, closed and missed deadlines (due but not closed on time) over the period
+    (at least the last 14 days)."""
+    code = _node(actor, code)
+    if period.days < 14:
+        period = Period(period.key, period.end - timedelta(days=13), period.end)
+
+    def build():
+        series = _source(code).series(period)
+        days = period.dates()
+        get = lambda d, k: (series.get(d) or {}).get(k) or 0  # noqa: E731
+        return {
+            "days": [d.isoformat() for d in days],
+            "reported": [get(d, "reported") for d in days],
+            "closed": [get(d, "closed") for d in days],
+            "overdue": [get(d, "due") - get(d, "due_on_time") for d in days],
+        }
+
+    return _cached("trend", code, period, build)
+
+
+def cockpit_mix(*, actor, code: str, period: Period, top: int = 8) -> dict[str, list]:
+    """Reports of the period by major category (the top ones, the rest together) and by source."""
+    code = _node(actor, code)
+
+    def build():
+        rows = _source(code).mix(period)
+        cats = {
+            c.pk: c.parent or c for c in Category.objects.select_related("parent").all()
+        }
+        by_cat: dict[str, int] = defaultdict(int)
+        by_src: dict[str, int] = defaultdict(int)
+        for cat, src, n in rows:
+            major = cats.get(cat)
+            by_cat[major.name if major else "?"] += n
+            by_src[src] += n
+        ranked = sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
+        if len(ranked) > top:
+            ranked = ranked[: top - 1] + [(_("Other"), sum(n for _k, n in ranked[top - 1 :]))]
+        labels = dict(Source.choices)
+        return {
+            "categories": [{"name": k, "n": n} for k, n in ranked],
+            "sources": [
+                {"source": s, "name": str(labels.get(s, s)), "n": n}
+                for s, n in sorted(by_src.items(), key=lambda kv: -kv[1])
+            ],
+        }
+
+    return _cached("mix", code, period, build)
+
+
+# --- events on the cockpit ---------------------------------------------------------------------
+def _open_events(actor, code: str):
+    return scope_for(actor).filter(
+        Event.objects.filter(state__in=OPEN_STATES, **C.prefix_filter(code, "grid_code")),
+        "grid_code",
+    )
+
+
+def cockpit_events(*, actor, code: str, kind: str = "overdue", limit: int = 50) -> list[Event]:
+    """Open events under the node that are overdue (``kind=overdue``, earliest deadline first)
+    or supervised (``kind=supervised``)."""
+    code = _node(actor, code)
+    qs = _open_events(actor, code).select_related("category")
+    if kind == "supervised":
+        qs = qs.filter(supervised=True).order_by("handle_due", "id")
+    elif kind == "overdue":
+        qs = qs.filter(overdue=True).order_by("handle_due", "id")
+    else:
+        raise ValidationError(
+            _("Unknown list %(k)s: use overdue or supervised.") % {"k": kind[:20]},
+        )
+    return list(qs[: max(1, min(limit, 200))])
+
+
+def cockpit_markers(*, actor, code: str, limit: int = 3000) -> dict[str, Any]:
+    """Open events under the node with a position (overdue first, then the newest), for the
+    map's clustered markers; ``total`` says how many there are in all."""
+    code = _node(actor, code)
+
+    def build():
+        qs = _open_events(actor, code).filter(lon__isnull=False, lat__isnull=False)
+        total = qs.count()
+        rows = qs.order_by("-overdue", "-reported_at").values_list(
+            "id", "number", "title", "lon", "lat", "overdue", "state"
+        )[:limit]
+        return {"total": total, "events": [list(r) for r in rows]}
+
+    return _cached("markers", code, None, build)
+
+
+def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[str, Any]:
+    """Events under the node with an id above ``after`` (newest first; with ``after=0`` the
+    latest reported), ``last_id`` to poll from next, and the rollups' version: a client polls
+    this and reloads its figures when the version moves."""
+    code = _node(actor, code)
+    version = fresh_version()
+    qs = scope_for(actor).filter(
+        Event.objects.filter(**C.prefix_filter(code, "grid_code")), "grid_code"
+    ).select_related("category")
+    limit = max(1, min(limit, 100))
+    last_id = qs.order_by("-pk").values_list("pk", flat=True).first() or 0
+    if after:
+        rows = list(qs.filter(pk__gt=after).order_by("-pk")[:limit])
+    else:
+        rows = list(qs.order_by("-reported_at", "-pk")[:limit])
+    return {"version": version, "last_id": max(last_id, after), "events": rows}
+
+
+# --- people and workforce ----------------------------------------------------------------------
+def cockpit_people(*, actor, code: str) -> dict[str, Any]:
+    """Population, households, vulnerable people by care colour, verification coverage and the
+    workforce of the node (each part only when the post may see it; cached two minutes)."""
+    code = _node(actor, code)
+    key = f"cockpit:people:{code}:{actor.role if actor else ''}"
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    place = places.place_get(actor=actor, code=code)
+    out: dict[str, Any] = {"residents": place.residents, "households": place.households}
+    if has_perm(actor, Perm.PEOPLE_VIEW):
+        from wangge.people.selectors import care_counts
+        from wangge.verification.selectors import coverage
+
+        out["care"] = care_counts(actor=actor, code=code)
+        cov = coverage(actor=actor, code=code)
+        out["verification"] = {
+            "cycle": cov.cycle,
+            "households": cov.total.households,
+            "verified": cov.total.verified,
+            "percent": cov.total.percent,
+        }
+    if has_perm(actor, Perm.WORKFORCE_VIEW):
+        from wangge.workforce.selectors import coverage as workforce_coverage
+
+        w = workforce_coverage(actor=actor, code=code).total
+        out["workforce"] = {
+            "grids": w.grids,
+            "grids_covered": w.grids - w.grids_without,
+            "micros": w.micros,
+            "micros_covered": w.micros - w.micros_without,
+            "cadres": w.cadres,
+            "on_duty": w.on_duty,
+        }
+    cache.set(key, out, 120)
+    return out
