@@ -135,3 +135,19 @@ def test_api_endpoints(client_as):
     assert feed["events"] and feed["last_id"] >= max(e["id"] for e in feed["events"])
     assert c.get(base + f"feed?after={feed['last_id']}").json()["events"] == []
     services.rollups_drain()
+
+
+def test_place_counts_are_written_up_the_tree():
+    from wangge.people.models import House, Resident
+    from wangge.people.services import place_counts_refresh
+    from wangge.regions.models import Grid, Region
+
+    place_counts_refresh()
+    living = Resident.objects.filter(moved_out__isnull=True)
+    city = Region.objects.get(code="5101")
+    assert city.residents == living.count() > 0
+    assert city.households == House.objects.count()
+    community = Region.objects.get(code=COMMUNITY)
+    assert community.residents == living.filter(grid_code__startswith=COMMUNITY).count()
+    grid = Grid.objects.get(code=GRID)
+    assert grid.residents == living.filter(grid_code__startswith=GRID).count()

@@ -42,6 +42,7 @@ def _labels() -> dict:
         "events": _("open events"),
         "new": _("new"),
         "overdue": _("overdue"),
+        "due": _("due"),
         "reported": _("Reported"),
         "closed": _("Closed"),
         "missed": _("Deadlines missed"),

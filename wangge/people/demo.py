@@ -30,7 +30,7 @@ from wangge.people.models import (
     Tag,
 )
 from wangge.people.pinyin import initials
-from wangge.people.services import tags_install
+from wangge.people.services import place_counts_refresh, tags_install
 from wangge.regions.codes import prefix_filter
 from wangge.regions.models import Grid, Region
 from wangge.regions.synth import detailed_districts, sample_points
@@ -132,6 +132,7 @@ def people(ctx: DemoContext) -> dict:
             )
         progress.advance()
     progress.finish()
+    place_counts_refresh()
     return {
         "buildings": Building.objects.count(),
         "households": House.objects.count(),

@@ -292,6 +292,10 @@ def people_import(
         action="people.import",
         details={"file": Path(path).name, "mode": mode, **result.as_dict()},
     )
+    # the places' resident and household counts: refreshed by the worker's next tick
+    from django.core.cache import cache
+
+    cache.delete("people:place-counts")
     return result
 
 

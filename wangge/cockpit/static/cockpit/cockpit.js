@@ -89,10 +89,12 @@
     legend.onAdd = function () {
       var div = L.DomUtil.create("div", "legend cockpit-legend");
       var rows = ["<b>" + esc(L10N.kpis[state.kpi]) + "</b>"];
-      for (var i = 0; i < 5; i++) {
-        var a = lo + (hi - lo) * i / 5, b = lo + (hi - lo) * (i + 1) / 5;
-        var c = colourFor(better < 0 || better === 0 ? hi - (hi - lo) * (i + 0.5) / 5 : lo + (hi - lo) * (i + 0.5) / 5, lo, hi, better);
-        rows.push('<i style="background:' + c + '"></i> ' + fmt(a, kind) + " – " + fmt(b, kind));
+      var classes = nums.length && hi > lo ? 5 : (nums.length ? 1 : 0);
+      for (var i = 0; i < classes; i++) {
+        var a = lo + (hi - lo) * i / classes, b = lo + (hi - lo) * (i + 1) / classes;
+        var c = colourFor((a + b) / 2, lo, hi, better);
+        rows.push('<i style="background:' + c + '"></i> ' +
+          (classes === 1 ? fmt(a, kind) : fmt(a, kind) + " – " + fmt(b, kind)));
       }
       rows.push('<i style="background:' + (dark ? "#3b4656" : "#d9dee5") + '"></i> ' + esc(L10N.noData));
       div.innerHTML = rows.join("<br>");
@@ -272,12 +274,13 @@
   }
 
   // --- lists and the live feed -------------------------------------------------------------------
-  function eventItem(e, isNew) {
-    var due = e.handle_due ? new Date(e.handle_due).toLocaleString() : "";
+  function eventItem(e, isNew, feed) {
+    var when = feed ? new Date(e.reported_at).toLocaleString()
+      : (e.handle_due ? L10N.due + " " + new Date(e.handle_due).toLocaleString() : "");
     return '<li' + (isNew ? ' class="new"' : "") + '><a href="' + eventUrl(e.id) + '"><b>' + esc(e.number) +
       "</b> " + esc(e.title) + "</a> <small>" + esc(e.category_name) +
       (e.overdue ? ' · <span class="bad">' + esc(L10N.overdue) + "</span>" : "") +
-      (due ? " · " + esc(due) : "") + "</small></li>";
+      (when ? " · " + esc(when) : "") + "</small></li>";
   }
   function renderList(id, rows) {
     var el = document.getElementById(id);
@@ -307,7 +310,7 @@
       var list = document.getElementById("list-feed");
       if (f.events.length && list) {
         var first = state.lastId === 0;
-        var html = f.events.map(function (e) { return eventItem(e, !first); }).join("");
+        var html = f.events.map(function (e) { return eventItem(e, !first, true); }).join("");
         if (first) { list.innerHTML = html; } else { list.insertAdjacentHTML("afterbegin", html); }
         while (list.children.length > 30) { list.removeChild(list.lastChild); }
       } else if (list && state.lastId === 0 && !list.children.length) {
