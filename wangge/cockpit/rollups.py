@@ -12,8 +12,10 @@ Per event:
 - on the day it was closed (state closed): ``closed``, ``closed_on_time``, ``on_spot``,
   ``verified`` (closed through verification, not on the spot), ``rework`` (times sent back),
   ``handle_seconds`` and one of the duration buckets ``h0``…``h11`` (for the median);
-- on the day its handling deadline fell (or it closed, when it had none): ``due`` when it is
-  closed or overdue and not suspended (应结案), ``due_on_time`` when closed on time (按期结案);
+- ``due`` (应结案) on the day it closed, or, open and overdue (not suspended), on the day its
+  deadline passed; ``due_on_time`` (按期结案) on the day it closed, when on time. So a period's
+  on-time closure rate is: of what was closed in it or fell overdue in it, the share closed in
+  time;
 - now, while open: ``open`` by state, with ``overdue`` and ``supervised``.
 """
 
@@ -127,7 +129,7 @@ def day_counters(img: Image) -> dict[date, dict[str, int]]:
         c[b] = c.get(b, 0) + 1
     if state not in _NOT_VALID and state != EventState.SUSPENDED.value:
         if closed or img.overdue:
-            at = img.handle_due or img.closed_at
+            at = img.closed_at if closed else img.handle_due
             if at is not None:
                 d = days[local_day(at)]
                 d["due"] = d.get("due", 0) + 1
