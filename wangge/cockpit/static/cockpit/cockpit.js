@@ -335,6 +335,9 @@
     select.addEventListener("change", function () {
       state.kpi = select.value;
       paint();
+      root.querySelectorAll("#ranking th[data-sort]").forEach(function (th) {
+        if (th.dataset.sort === state.kpi) { th.setAttribute("data-chosen", ""); } else { th.removeAttribute("data-chosen"); }
+      });
       var u = new URL(window.location.href);
       u.searchParams.set("kpi", state.kpi);
       window.history.replaceState(null, "", u.toString());
