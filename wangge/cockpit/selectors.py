@@ -537,3 +537,17 @@ def cockpit_people(*, actor, code: str) -> dict[str, Any]:
         }
     cache.set(key, out, 120)
     return out
+
+
+# --- names for the reports ---------------------------------------------------------------------
+def cockpit_grid_names(*, actor, codes) -> dict[str, str]:
+    """Names of the grids (and micro-grids) among ``codes`` that lie in the actor's scope: the
+    daily brief names the grid of each event it lists."""
+    require(actor, Perm.COCKPIT_VIEW)
+    scope = scope_for(actor)
+    wanted = {c for c in codes if c and scope.covers(c)}
+    if not wanted:
+        return {}
+    from wangge.regions.models import Grid
+
+    return dict(Grid.objects.filter(code__in=wanted).values_list("code", "name"))
