@@ -5,6 +5,7 @@ from wangge.core.errors import ApplicationError
 from wangge.demo.models import DemoRun
 from wangge.demo.registry import DemoContext, all_steps
 from wangge.demo.services import demo_build
+from wangge.regions import synth
 from wangge.regions.models import Grid, Region, Zone
 
 pytestmark = pytest.mark.django_db
@@ -14,15 +15,53 @@ def test_the_session_demo_was_built(city):
     run = DemoRun.objects.get(step="places")
     assert run.scale == "district"
     assert Region.objects.filter(level="district").count() == 20
-    assert Region.objects.filter(level="street").count() == 11  # 锦江区 only
+    assert Region.objects.filter(level="street").count() == len(synth.streets()) == 261
+    assert Region.objects.filter(level="community").count() == len(synth.communities())
     assert run.summary["micro-grids"] == Grid.objects.filter(kind="micro").count()
+    assert run.summary["districts down to micro-grids"] == 1
     assert set(Zone.objects.values_list("name", flat=True)) == {
         "四川天府新区成都直管区",
         "成都东部新区",
         "成都高新区",
     }
-    # Zones are overlays: at district scale only the streets that exist are attached.
-    assert all(z.streets.count() == 0 for z in Zone.objects.all())
+    # Zones are overlays of streets: every street of every zone exists at district scale
+    for code, _name, streets in synth.zones():
+        zone = Zone.objects.get(code=code)
+        assert sorted(zone.streets.values_list("code", flat=True)) == sorted(streets)
+
+
+def test_every_district_has_streets_communities_and_grids(city):
+    for district in synth.districts():
+        code = district.code
+        assert Region.objects.filter(level="street", code__startswith=code).exists(), code
+        assert Region.objects.filter(level="community", code__startswith=code).exists(), code
+        assert Grid.objects.filter(kind="general", code__startswith=code).exists(), code
+
+
+def test_the_other_districts_have_one_grid_a_community(city):
+    skeleton = Grid.objects.exclude(code__startswith=synth.DEMO_DISTRICT)
+    assert not skeleton.exclude(kind="general").exists()  # no micro-grids, no exclusive grids
+    communities = Region.objects.filter(level="community").exclude(
+        code__startswith=synth.DEMO_DISTRICT
+    )
+    assert skeleton.count() == communities.count() > 2_900
+    for community in communities.order_by("code")[::97]:
+        grid = Grid.objects.get(community=community)
+        assert grid.code == f"{community.code}001"
+        assert grid.name == f"{community.name}第1网格"
+        assert grid.geometry == community.geometry and grid.parent_id is None
+
+
+def test_the_demo_district_is_built_as_before(city):
+    """锦江区 comes out as it did when it was the only district below district level (the
+    random streams are per key): the figures measured then."""
+    grids = Grid.objects.filter(code__startswith=synth.DEMO_DISTRICT)
+    regions = Region.objects.filter(code__startswith=synth.DEMO_DISTRICT)
+    assert regions.filter(level="street").count() == 11
+    assert regions.filter(level="community").count() == 76
+    assert grids.filter(kind="general").count() == 621
+    assert grids.filter(kind="micro").count() == 5_339
+    assert grids.filter(kind="exclusive").count() == 275
 
 
 def test_a_second_run_duplicates_nothing(city):

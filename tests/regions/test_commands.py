@@ -17,10 +17,11 @@ def test_locate_prints_the_chain(city, capsys):
     assert len(lines) in (5, 6)  # exclusive grid chain is one shorter than a micro-grid's
 
 
-def test_locate_falls_back_to_the_deepest_region(city, capsys):
-    call_command("locate", "103.6", "30.9")
+def test_locate_falls_back_to_the_deepest_region(hole_in_the_grids, capsys):
+    (lon, lat), grid = hole_in_the_grids
+    call_command("locate", str(lon), str(lat))
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [ln.split("\t")[0] for ln in lines] == ["510181", "5101"]
+    assert [ln.split("\t")[0] for ln in lines] == [grid[:12], grid[:9], "510181", "5101"]
 
 
 @pytest.mark.parametrize(

@@ -212,7 +212,7 @@ def test_import_general_grid_and_its_micro_grids_in_one_file(city):
     from wangge.regions.services import places_bulk_create
     from wangge.regions.synth import PlaceSpec
 
-    # a street and community of 青羊区, which has none at district scale
+    # a street and community of 青羊区 under codes the real tree does not use
     area = shapely.box(104.02, 30.66, 104.03, 30.67)
     places_bulk_create(
         actor=SYSTEM,

@@ -70,3 +70,54 @@ def test_real_reference_data():
     assert synth.short_community_name("八宝街社区居民委员会") == "八宝街社区"
     assert synth.short_community_name("石桥村民委员会") == "石桥村"
     assert synth.short_community_name("石桥村委会") == "石桥村"
+
+
+def _district(code):
+    return next(d for d in synth.districts() if d.code == code)
+
+
+def test_a_skeleton_district_has_one_grid_a_community():
+    rng = DemoContext(seed=3, verbose=False).rng
+    specs = list(synth.district_tree(_district("510113"), rng, detail=False))  # 青白江区
+    by_level = {}
+    for s in specs:
+        by_level.setdefault(s.level, []).append(s)
+    assert set(by_level) == {"street", "community", "grid"}
+    assert [s.code for s in by_level["street"]] == [
+        s.code for s in synth.streets() if s.parent_code == "510113"
+    ]
+    communities = {s.code: s for s in by_level["community"]}
+    assert sorted(communities) == sorted(
+        c.code for c in synth.communities() if c.parent_code[:6] == "510113"
+    )
+    assert len(by_level["grid"]) == len(communities)
+    for grid in by_level["grid"]:
+        community = communities[grid.parent_code]
+        assert grid.code == f"{community.code}001" and grid.kind == "general"
+        assert grid.name == f"{community.name}第1网格"
+        assert grid.geom.equals_exact(community.geom, 0)
+
+
+def test_skeleton_and_detail_share_their_streets_and_communities():
+    """The same random streams: a district's streets and communities do not depend on the
+    detail it is built with (so the demo district is the same as when it was alone)."""
+    rng = DemoContext(seed=5, verbose=False).rng
+    district = _district("510113")
+
+    def places(detail):
+        return [
+            s
+            for s in synth.district_tree(district, rng, detail=detail)
+            if s.level in ("street", "community")
+        ]
+
+    a, b = places(True), places(False)
+    assert [(s.code, s.name, s.parent_code) for s in a] == [
+        (s.code, s.name, s.parent_code) for s in b
+    ]
+    assert all(x.geom.equals_exact(y.geom, 0) for x, y in zip(a, b, strict=True))
+
+
+def test_which_districts_are_detailed_at_each_scale():
+    assert [d.code for d in synth.detailed_districts("district")] == [synth.DEMO_DISTRICT]
+    assert len(synth.detailed_districts("city")) == 20

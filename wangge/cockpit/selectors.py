@@ -12,156 +12,38 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Sum
-from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from wangge.accounts.enums import Perm
 from wangge.accounts.rules import has_perm, require
 from wangge.accounts.scope import scope_for
 from wangge.cockpit import services
+from wangge.cockpit.kpis import (  # noqa: F401 (re-exported for the pages and reports)
+    KPI_BY_KEY,
+    KPIS,
+    MAX_DAYS,
+    PERIODS,
+    Kpi,
+    Period,
+    kpi_change,
+    kpi_values,
+    median_hours,
+    period_parse,
+    today,
+)
 from wangge.cockpit.models import DAY_COUNTERS, OPEN_COUNTERS, DayCount, MixCount, OpenCount
-from wangge.cockpit.rollups import BUCKET_HOURS, Deltas, local_day
+from wangge.cockpit.rollups import Deltas
 from wangge.core.errors import NotFound, ValidationError
 from wangge.events.enums import OPEN_STATES, Source
 from wangge.events.models import Category, Event
 from wangge.regions import codes as C
 from wangge.regions import selectors as places
-
-# --- periods ---------------------------------------------------------------------------------
-PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90}
-MAX_DAYS = 366
-
-
-@dataclass(frozen=True)
-class Period:
-    key: str
-    start: date
-    end: date  # inclusive
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def previous(self) -> Period:
-        return Period("previous", self.start - timedelta(days=self.days), self.start - timedelta(1))
-
-    def dates(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range(self.days)]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "start": self.start, "end": self.end, "days": self.days}
-
-
-def today() -> date:
-    return local_day(timezone.now())
-
-
-def period_parse(key: str = "30d", start: str = "", end: str = "") -> Period:
-    """``today``, ``7d``, ``30d``, ``90d`` (ending today) or ``custom`` from ``start`` to ``end``
-    (ISO dates, at most a year, not after today)."""
-    now = today()
-    key = (key or "30d").strip()
-    if key in PERIODS:
-        return Period(key, now - timedelta(days=PERIODS[key] - 1), now)
-    if key != "custom":
-        raise ValidationError(
-            _("Unknown period %(p)s: use today, 7d, 30d, 90d or custom.") % {"p": key[:20]},
-            details={"fields": {"period": _("unknown period")}},
-        )
-    try:
-        a, b = date.fromisoformat(start), date.fromisoformat(end)
-    except (TypeError, ValueError):
-        raise ValidationError(
-            _("A custom period needs a start and an end date (YYYY-MM-DD)."),
-            details={"fields": {"start": _("a date"), "end": _("a date")}},
-        ) from None
-    if a > b or b > now or (b - a).days + 1 > MAX_DAYS:
-        raise ValidationError(
-            _("The period must start before it ends, end by today and last at most %(n)s days.")
-            % {"n": MAX_DAYS},
-            details={"fields": {"start": _("out of range"), "end": _("out of range")}},
-        )
-    return Period("custom", a, b)
-
-
-# --- KPIs ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Kpi:
-    key: str
-    label: Any
-    kind: str  # count, percent, hours
-    better: int  # +1 higher is better, −1 lower is better, 0 neither
-    snapshot: bool = False  # a figure of now, not of the period
-
-
-KPIS: tuple[Kpi, ...] = (
-    Kpi("reported", gettext_lazy("Reported"), "count", 0),
-    Kpi("accepted", gettext_lazy("Accepted"), "count", 0),
-    Kpi("closed", gettext_lazy("Closed"), "count", 1),
-    Kpi("open", gettext_lazy("Open now"), "count", -1, snapshot=True),
-    Kpi("overdue", gettext_lazy("Overdue now"), "count", -1, snapshot=True),
-    Kpi("supervised", gettext_lazy("Supervised now"), "count", -1, snapshot=True),
-    Kpi("on_time_rate", gettext_lazy("On-time closure rate"), "percent", 1),
-    Kpi("closure_rate", gettext_lazy("Closure rate"), "percent", 1),
-    Kpi("response_rate", gettext_lazy("24-hour response rate"), "percent", 1),
-    Kpi("verify_pass_rate", gettext_lazy("Verification pass rate"), "percent", 1),
-    Kpi("rework", gettext_lazy("Rework"), "count", -1),
-    Kpi("on_spot_rate", gettext_lazy("On-the-spot resolution rate"), "percent", 1),
-    Kpi("median_hours", gettext_lazy("Median handling time"), "hours", -1),
-)
-KPI_BY_KEY = {k.key: k for k in KPIS}
-
-
-def _rate(num: int, den: int) -> float | None:
-    return round(100.0 * num / den, 1) if den else None
-
-
-def median_hours(c: dict[str, int]) -> float | None:
-    """The median handling time from the duration buckets, interpolated inside its bucket."""
-    counts = [c.get(f"h{i}", 0) for i in range(len(BUCKET_HOURS) + 1)]
-    n = sum(counts)
-    if not n:
-        return None
-    half, seen = n / 2, 0
-    for i, k in enumerate(counts):
-        if k and seen + k >= half:
-            lo = BUCKET_HOURS[i - 1] if i else 0
-            hi = BUCKET_HOURS[i] if i < len(BUCKET_HOURS) else lo * 2
-            return round(lo + (hi - lo) * (half - seen) / k, 1)
-        seen += k
-    return None  # pragma: no cover
-
-
-def kpi_values(c: dict[str, int], opn: dict[str, int] | None) -> dict[str, float | int | None]:
-    """The KPIs from summed day counters (``c``) and open counters (``opn``; None: not asked)."""
-    out: dict[str, float | int | None] = {
-        "reported": c.get("reported", 0),
-        "accepted": c.get("accepted", 0),
-        "closed": c.get("closed", 0),
-        "on_time_rate": _rate(c.get("due_on_time", 0), c.get("due", 0)),
-        "closure_rate": _rate(c.get("cohort_closed", 0), c.get("valid", 0)),
-        "response_rate": _rate(c.get("responded_24h", 0), c.get("valid", 0)),
-        "verify_pass_rate": _rate(c.get("verified", 0), c.get("verified", 0) + c.get("rework", 0)),
-        "rework": c.get("rework", 0),
-        "on_spot_rate": _rate(c.get("on_spot", 0), c.get("closed", 0)),
-        "median_hours": median_hours(c),
-    }
-    if opn is not None:
-        out.update({k: opn.get(k, 0) for k in ("open", "overdue", "supervised")})
-    return out
-
-
-def _change(now, before) -> float | None:
-    if now is None or before is None:
-        return None
-    return round(now - before, 1)
 
 
 # --- where the counters come from ---------------------------------------------------------------
@@ -294,16 +176,9 @@ def _node(actor, code: str) -> str:
     return code
 
 
-def fresh_version() -> int:
-    """Count what is queued, then the rollups' version (the key of every cached answer)."""
-    if services.pending():
-        services.rollups_drain(limit=50_000)
-    return services.version()
-
-
 def _cached(what: str, code: str, p: Period | None, build: Callable[[], Any]) -> Any:
     span = f"{p.start}:{p.end}" if p else "-"
-    key = f"cockpit:{fresh_version()}:{what}:{code}:{span}"
+    key = f"cockpit:{services.drained_version()}:{what}:{code}:{span}"
     hit = cache.get(key)
     if hit is None:
         hit = build()
@@ -363,7 +238,7 @@ def cockpit_summary(*, actor, code: str, period: Period) -> dict[str, Any]:
                 k.key: {
                     "value": now.get(k.key),
                     "previous": None if k.snapshot else before.get(k.key),
-                    "change": None if k.snapshot else _change(now.get(k.key), before.get(k.key)),
+                    "change": None if k.snapshot else kpi_change(now.get(k.key), before.get(k.key)),
                 }
                 for k in KPIS
             },
@@ -412,6 +287,10 @@ def cockpit_trend(*, actor, code: str, period: Period) -> dict[str, list]:
     return _cached("trend", code, period, build)
 
 
+def _category_name(c: Category) -> str:
+    return c.name_en if (get_language() or "").startswith("en") and c.name_en else c.name
+
+
 def cockpit_mix(*, actor, code: str, period: Period, top: int = 8) -> dict[str, list]:
     """Reports of the period by major category (the top ones, the rest together) and by source."""
     code = _node(actor, code)
@@ -425,7 +304,7 @@ def cockpit_mix(*, actor, code: str, period: Period, top: int = 8) -> dict[str, 
         by_src: dict[str, int] = defaultdict(int)
         for cat, src, n in rows:
             major = cats.get(cat)
-            by_cat[major.name if major else "?"] += n
+            by_cat[_category_name(major) if major else "?"] += n
             by_src[src] += n
         ranked = sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
         if len(ranked) > top:
@@ -439,7 +318,7 @@ def cockpit_mix(*, actor, code: str, period: Period, top: int = 8) -> dict[str, 
             ],
         }
 
-    return _cached("mix", code, period, build)
+    return _cached(f"mix:{top}:{get_language()}", code, period, build)
 
 
 # --- events on the cockpit ---------------------------------------------------------------------
@@ -487,7 +366,7 @@ def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[s
     latest reported), ``last_id`` to poll from next, and the rollups' version: a client polls
     this and reloads its figures when the version moves."""
     code = _node(actor, code)
-    version = fresh_version()
+    version = services.drained_version()
     qs = scope_for(actor).filter(
         Event.objects.filter(**C.prefix_filter(code, "grid_code")), "grid_code"
     ).select_related("category")

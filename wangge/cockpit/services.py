@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from wangge.cockpit.models import (
 )
 from wangge.cockpit.rollups import IMAGE_COLUMNS, Deltas, image_from_row
 from wangge.core import audit
+from wangge.core.http import is_busy
 
 DRAIN_BATCH = 5_000
 _CHUNK = 500  # rows per INSERT … ON CONFLICT statement
@@ -120,6 +121,19 @@ def rollups_drain(*, batch: int = DRAIN_BATCH, limit: int | None = None) -> int:
         if len(rows) < n:
             break
     return done
+
+
+def drained_version() -> int:
+    """Count what is queued, then the rollups' version (the key of every cached answer)."""
+    if pending():
+        try:
+            rollups_drain(limit=50_000)
+        except DatabaseError as exc:
+            # another writer holds the database: the figures as counted so far (the worker
+            # and the next read count the rest)
+            if not is_busy(exc):
+                raise
+    return version()
 
 
 def version() -> int:

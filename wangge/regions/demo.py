@@ -21,11 +21,11 @@ from wangge.regions.services import places_bulk_create, zones_save
 def places(ctx: DemoContext) -> dict:
     with transaction.atomic():
         places_bulk_create(actor=SYSTEM, specs=synth.city_specs() + synth.district_specs())
-    todo = synth.detailed_districts(ctx.scale)
-    codes = {d.code for d in todo}
-    progress = ctx.progress(
-        "communities", sum(1 for c in synth.communities() if c.parent_code[:6] in codes)
-    )
+    # Every district: the detailed ones down to micro-grids, the others down to communities with
+    # one grid each (at the default scale: 锦江区 in detail, the rest of the city as a skeleton).
+    detailed = {d.code for d in synth.detailed_districts(ctx.scale)}
+    todo = synth.districts()
+    progress = ctx.progress("communities", len(synth.communities()))
 
     def counted(specs):
         for spec in specs:
@@ -42,14 +42,16 @@ def places(ctx: DemoContext) -> dict:
                 sum(1 for c in synth.communities() if c.parent_code[:6] == district.code)
             )
             continue
+        specs = synth.district_tree(district, ctx.rng, detail=district.code in detailed)
         with transaction.atomic():
-            places_bulk_create(actor=SYSTEM, specs=counted(synth.district_tree(district, ctx.rng)))
+            places_bulk_create(actor=SYSTEM, specs=counted(specs))
     progress.finish()
     with transaction.atomic():
         zones_save(actor=SYSTEM, zones=synth.zones())
     kinds = {k: Grid.objects.filter(kind=k).count() for k in ("general", "micro", "exclusive")}
     return {
         "districts": Region.objects.filter(level="district").count(),
+        "districts down to micro-grids": len(detailed),
         "streets": Region.objects.filter(level="street").count(),
         "communities": Region.objects.filter(level="community").count(),
         "general grids": kinds["general"],

@@ -10,7 +10,8 @@ so each child's area is close to its share of the weights; each seed is one of t
 points (so it lies inside the parent and every child's cell is non-empty).
 
 Sizes follow the real counts: ≈ 1,450 residents a general grid (≈ 14,000 city-wide), ≈ 168 a
-micro-grid (≈ 119,000), ≈ 3.6 exclusive grids a community (≈ 11,000).
+micro-grid (≈ 119,000), ≈ 3.6 exclusive grids a community (≈ 11,000). A skeleton district
+(``detail=False``) has the same streets and communities and one general grid a community.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from wangge.regions.enums import ExclusiveType, GridKind, Level
 from wangge.regions.geometry import KM_PER_DEG_LAT, polygonal
 
 CITY_NAME = "成都市"
-DEMO_DISTRICT = "510104"  # 锦江区: built down to micro-grids at the default scale
+# 锦江区: built down to micro-grids at the default scale, the others down to communities
+DEMO_DISTRICT = "510104"
 PEOPLE_PER_GRID = 1_450
 PEOPLE_PER_MICRO = 168
 EXCLUSIVE_PER_COMMUNITY = 3.6
@@ -226,12 +228,14 @@ def district_specs() -> list[PlaceSpec]:
 
 
 def district_tree(
-    district: District, rng: Callable[..., np.random.Generator]
+    district: District, rng: Callable[..., np.random.Generator], *, detail: bool = True
 ) -> Iterator[PlaceSpec]:
-    """Streets, communities, grids, micro-grids and exclusive grids of one district.
+    """Streets, communities, grids, micro-grids and exclusive grids of one district; without
+    ``detail``, streets and communities with one general grid each (the community's polygon).
 
     ``rng(*keys)`` returns a deterministic stream per key, so each district (and each street
-    within it) is the same whether it is built alone or as part of the whole city.
+    within it) is the same whether it is built alone or as part of the whole city, and its
+    streets and communities are the same with or without ``detail``.
     """
     its_streets = [s for s in streets() if s.parent_code == district.code]
     r = rng("streets", district.code)
@@ -246,10 +250,12 @@ def district_tree(
         by_street.setdefault(c.parent_code, []).append(c)
     for street, sgeom, spop in zip(its_streets, street_geoms, street_pop, strict=True):
         yield PlaceSpec(street.code, street.name, Level.STREET, district.code, sgeom)
-        yield from _street_tree(street, sgeom, float(spop), by_street.get(street.code, []), rng)
+        yield from _street_tree(
+            street, sgeom, float(spop), by_street.get(street.code, []), rng, detail=detail
+        )
 
 
-def _street_tree(street, sgeom, spop, comms, rng) -> Iterator[PlaceSpec]:
+def _street_tree(street, sgeom, spop, comms, rng, *, detail: bool = True) -> Iterator[PlaceSpec]:
     if not comms:
         return
     r = rng("communities", street.code)
@@ -260,7 +266,17 @@ def _street_tree(street, sgeom, spop, comms, rng) -> Iterator[PlaceSpec]:
     cgeoms = partition(sgeom, area, r)
     for comm, cgeom, cpop in zip(comms, cgeoms, pop, strict=True):
         yield PlaceSpec(comm.code, comm.name, Level.COMMUNITY, street.code, cgeom)
-        yield from _community_grids(comm, cgeom, float(cpop), rng)
+        if detail:
+            yield from _community_grids(comm, cgeom, float(cpop), rng)
+        else:  # the whole community as one general grid
+            yield PlaceSpec(
+                f"{comm.code}001",
+                f"{comm.name}第1网格",
+                Level.GRID,
+                comm.code,
+                cgeom,
+                kind=GridKind.GENERAL,
+            )
 
 
 def _community_grids(comm, cgeom, cpop, rng) -> Iterator[PlaceSpec]:
@@ -330,7 +346,9 @@ def _exclusive_grids(comm, cgeom, r) -> Iterator[PlaceSpec]:
 
 
 def detailed_districts(scale: str) -> list[District]:
-    """The districts built below district level at a scale."""
+    """The districts built down to micro-grids and exclusive grids at a scale; the others are
+    built as skeletons (``district_tree(detail=False)``: communities with one grid each)."""
     if scale == "city":
         return list(districts())
     return [d for d in districts() if d.code == DEMO_DISTRICT]
+
