@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from wangge.cockpit import selectors
+from wangge.people.enums import CareLevel
 from wangge.core.errors import ApplicationError
 
 SCREEN_KPIS = ("on_time_rate", "overdue", "reported", "closure_rate", "response_rate")
@@ -84,6 +85,7 @@ def node(request, code: str):
         "open_by_state": summary["open_by_state"],
         "labels": _labels(),
         "screen_kpis": SCREEN_KPIS,
+        "care_levels": CareLevel.choices,
     }
     if g.get("screen") == "1":
         return render(request, "cockpit/screen.html", context)

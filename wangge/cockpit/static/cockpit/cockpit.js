@@ -246,7 +246,8 @@
       margin: { l: 40, r: 10, t: 10, b: 30 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       font: { color: ink, size: SCREEN ? 16 : 12 }, showlegend: true,
       legend: { orientation: "h", y: -0.2 },
-      xaxis: { gridcolor: dark ? "#2b3645" : "#eef1f4" }, yaxis: { gridcolor: dark ? "#2b3645" : "#eef1f4", rangemode: "tozero" }
+      xaxis: { gridcolor: dark ? "#2b3645" : "#eef1f4", automargin: true },
+      yaxis: { gridcolor: dark ? "#2b3645" : "#eef1f4", rangemode: "tozero", automargin: true }
     };
     Object.keys(extra || {}).forEach(function (k) { base[k] = extra[k]; });
     return base;
@@ -267,9 +268,10 @@
     var cats = m.categories.slice().reverse();
     plot("chart-categories", [{ type: "bar", orientation: "h", x: cats.map(function (c) { return c.n; }),
       y: cats.map(function (c) { return c.name; }), marker: { color: "#4c6ef5" } }],
-      { showlegend: false, margin: { l: 110, r: 10, t: 10, b: 30 } });
+      { showlegend: false, margin: { l: 10, r: 10, t: 10, b: 30 } });
     plot("chart-sources", [{ type: "pie", hole: 0.5, labels: m.sources.map(function (s) { return s.name; }),
-      values: m.sources.map(function (s) { return s.n; }), sort: false, textinfo: "percent" }],
+      values: m.sources.map(function (s) { return s.n; }), sort: false, textinfo: "percent",
+      textposition: "inside", insidetextorientation: "horizontal" }],
       { margin: { l: 10, r: 10, t: 10, b: 10 }, legend: { orientation: "v" } });
   }
 
