@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from wangge.cockpit import selectors
-from wangge.people.enums import CareLevel
 from wangge.core.errors import ApplicationError
+from wangge.people.enums import CareLevel
 
 SCREEN_KPIS = ("on_time_rate", "overdue", "reported", "closure_rate", "response_rate")
 
