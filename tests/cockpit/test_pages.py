@@ -3,11 +3,11 @@ period's validation, scope (out of scope is 404), the big screen."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
+from tests.cockpit.conftest import raw_reported
 from wangge.cockpit import selectors, services
 from wangge.events.enums import OPEN_STATES
 from wangge.events.models import Event
@@ -21,21 +21,13 @@ COMMUNITY = "510104017001"
 GRID = "510104017001001"
 
 
-def _raw_reported(code: str, period) -> int:
-    start = timezone.make_aware(datetime.combine(period.start, time.min))
-    end = timezone.make_aware(datetime.combine(period.end + timedelta(days=1), time.min))
-    return Event.objects.filter(
-        reported_at__gte=start, reported_at__lt=end, **C.prefix_filter(code, "grid_code")
-    ).count()
-
-
 @pytest.mark.parametrize("code", ["5101", JINJIANG, STREET, COMMUNITY, GRID])
 def test_summary_matches_the_raw_events_at_every_level(post_of, code):
     commander = post_of("commander")
     for key in ("today", "7d", "30d", "90d"):
         period = selectors.period_parse(key)
         s = selectors.cockpit_summary(actor=commander, code=code, period=period)
-        assert s["kpis"]["reported"]["value"] == _raw_reported(code, period), (code, key)
+        assert s["kpis"]["reported"]["value"] == raw_reported(code, period), (code, key)
     opened = Event.objects.filter(state__in=OPEN_STATES, **C.prefix_filter(code, "grid_code"))
     s = selectors.cockpit_summary(actor=commander, code=code, period=selectors.period_parse())
     assert s["kpis"]["open"]["value"] == opened.count()

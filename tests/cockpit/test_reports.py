@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
-from django.utils import timezone, translation
+from django.utils import translation
 from openpyxl import load_workbook
 
+from tests.cockpit.conftest import raw_reported
 from wangge.cockpit import reports, selectors
 from wangge.cockpit.report_views import brief_day
 from wangge.core.errors import ValidationError
 from wangge.core.models import AuditEntry
-from wangge.events.models import Event
-from wangge.regions import codes as C
 
 pytestmark = pytest.mark.django_db
 
@@ -27,14 +26,6 @@ COMMUNITY = "510104017001"
 GRID = "510104017001001"
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
-
-
-def _raw_reported(code: str, period) -> int:
-    start = timezone.make_aware(datetime.combine(period.start, time.min))
-    end = timezone.make_aware(datetime.combine(period.end + timedelta(days=1), time.min))
-    return Event.objects.filter(
-        reported_at__gte=start, reported_at__lt=end, **C.prefix_filter(code, "grid_code")
-    ).count()
 
 
 def _sheet(ws) -> tuple[list, list[list]]:
@@ -75,7 +66,7 @@ def test_xlsx_all_tables_equal_the_selectors_and_the_raw_events(client_as, post_
         want = summary["kpis"][k.key]
         assert (value, previous, change) == (want["value"], want["previous"], want["change"])
     reported = by_label["Reported"][1]
-    assert reported == _raw_reported(JINJIANG, period) > 0
+    assert reported == raw_reported(JINJIANG, period) > 0
     assert isinstance(reported, int)
 
     # the ranking: every child with every KPI, numbers as numbers
@@ -319,7 +310,7 @@ def test_brief_renders_for_yesterday_and_a_given_day(client_as, post_of):
     # the day's reported figure is the raw events' count
     day = selectors.period_parse("custom", yesterday.isoformat(), yesterday.isoformat())
     s = selectors.cockpit_summary(actor=post, code=JINJIANG, period=day)
-    assert s["kpis"]["reported"]["value"] == _raw_reported(JINJIANG, day)
+    assert s["kpis"]["reported"]["value"] == raw_reported(JINJIANG, day)
     assert r.context["cards"][0]["value"] == s["kpis"]["reported"]["value"]
     # children worst first by on-time closure rate, those without a rate last
     rates = [ch["on_time_rate"] for ch in r.context["children"]]
