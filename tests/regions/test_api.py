@@ -1,4 +1,5 @@
 import pytest
+import shapely.geometry
 
 from wangge.regions.models import Grid
 
@@ -114,3 +115,35 @@ def test_grid_export_is_audited(commander):
     e = AuditEntry.objects.filter(action="export.grids").latest("id")
     assert AuditEntry.objects.filter(action="export.grids").count() == before + 1
     assert e.username == "commander" and e.object_id == "510104017001"
+
+
+def test_zones_overlay_follows_the_scope(city, commander, client_as):
+    from django.contrib.auth import get_user_model
+
+    from wangge.accounts.scope import SYSTEM
+    from wangge.accounts.services import post_grant
+
+    r = commander.get("/api/regions/zones.geojson")
+    assert r.status_code == 200
+    whole = {f["properties"]["code"]: f for f in r.json()["features"]}
+    assert set(whole) == {"Z01", "Z02", "Z03"}
+    assert whole["Z03"]["properties"]["name"] == "成都高新区"
+    # no zone takes a street of 锦江区: its district dispatcher sees none
+    assert client_as("district").get("/api/regions/zones.geojson").json() == {
+        "type": "FeatureCollection",
+        "features": [],
+    }
+    # 武侯区 gave four streets to 成都高新区: its dispatcher sees that zone, drawn with those
+    user = get_user_model().objects.create(username="wuhou-dispatcher")
+    post_grant(actor=SYSTEM, user=user, role="district_dispatcher", place_code="510107")
+    features = client_as("wuhou-dispatcher").get("/api/regions/zones.geojson").json()["features"]
+    assert [f["properties"]["code"] for f in features] == ["Z03"]
+    streets = features[0]["properties"]["streets"]
+    assert streets == ["510107061", "510107062", "510107063", "510107064"]
+    assert set(streets) < set(whole["Z03"]["properties"]["streets"])
+    part, all_of_it = (
+        shapely.geometry.shape(f["geometry"]) for f in (features[0], whole["Z03"])
+    )
+    assert part.area < all_of_it.area and all_of_it.buffer(1e-9).covers(part)
+    # nothing of the other zones' streets outside 武侯区 comes along
+    assert all(not s.startswith("510116") for s in streets)

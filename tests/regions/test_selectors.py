@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from wangge.accounts.scope import SYSTEM
 from wangge.core.errors import NotFound
 from wangge.regions import selectors
-from wangge.regions.models import Grid, Region
+from wangge.regions.models import Grid, Region, Zone
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +102,28 @@ def test_child_counts_are_direct_children_only(city):
     street = Region.objects.filter(level="street").first()
     for c in selectors.place_children(actor=SYSTEM, place=street):
         assert c.n_children == Grid.objects.filter(community=c, parent__isnull=True).count()
+
+
+def test_zones_are_the_unions_of_their_streets(city):
+    import shapely
+
+    fc = selectors.zones_geojson(actor=SYSTEM)
+    assert fc["type"] == "FeatureCollection"
+    assert [f["properties"]["code"] for f in fc["features"]] == ["Z01", "Z02", "Z03"]
+    for f in fc["features"]:
+        zone = Zone.objects.get(code=f["properties"]["code"])
+        codes = sorted(zone.streets.values_list("code", flat=True))
+        assert f["properties"]["streets"] == codes and f["properties"]["name"] == zone.name
+        geom = shapely.geometry.shape(f["geometry"])
+        streets = [
+            shapely.from_geojson(t)
+            for t in Region.objects.filter(code__in=codes).values_list("geometry", flat=True)
+        ]
+        assert geom.geom_type in ("Polygon", "MultiPolygon") and geom.is_valid
+        assert abs(geom.area - sum(s.area for s in streets)) < 1e-6 * geom.area
+        assert all(geom.buffer(1e-9).covers(s) for s in streets)
+
+
+def test_zones_take_three_queries(city, django_assert_num_queries):
+    with django_assert_num_queries(3):  # the zones, their streets, the streets' polygons
+        assert len(selectors.zones_geojson(actor=SYSTEM)["features"]) == 3

@@ -93,6 +93,15 @@ def grids_import(request, body: FeatureCollectionIn):
     return services.grids_import(actor=request.post, data=body.model_dump()).as_dict()
 
 
+@router.get(
+    "/zones.geojson",
+    response={200: dict},
+    summary="The functional zones in scope, each the union of its streets (GeoJSON)",
+)
+def zones_geojson(request):
+    return selectors.zones_geojson(actor=request.post)
+
+
 @router.get("/{code}", response={200: PlaceOut, 404: ErrorOut}, summary="A place by code")
 def region_detail(request, code: str):
     return _out(selectors.place_get(actor=request.post, code=code))
