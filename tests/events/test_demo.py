@@ -123,7 +123,11 @@ def test_the_mixes_follow_the_declared_shares(city):
     by_source = Counter(p.source for p in plans)
     assert by_source.most_common(1)[0][0] == "patrol"
     assert 0.12 < by_source["hotline"] / n < 0.26
-    outcomes = Counter(p.outcome for p in plans)
+    # the demo district's outcomes in the declared shares (the others': see below)
+    home = [p for p in plans if p.grid_code.startswith(demo.DISTRICT)]
+    assert len(home) == 4_000
+    n = len(home)
+    outcomes = Counter(p.outcome for p in home)
     for outcome, share in demo.OUTCOMES.items():
         if outcome not in ("duplicate", "reject"):  # a duplicate without an original: reject
             assert abs(outcomes[outcome] - share * n) <= 1, outcome
@@ -147,6 +151,7 @@ def test_the_mixes_follow_the_declared_shares(city):
     assert all(p.source == "patrol" for p in plans if p.outcome == "on_spot")
     dup = [p for p in plans if p.outcome == "duplicate"]
     assert all(p.category == plans[p.base].category and p.at >= plans[p.base].at for p in dup)
+    assert all(p.grid_code == plans[p.base].grid_code for p in dup)
     # the same seed and day give the same plan (re-runs find their keys)
     again = _plans()
     assert [(p.key, p.title, p.at) for p in again] == [(p.key, p.title, p.at) for p in plans]
@@ -222,3 +227,99 @@ def test_handler_accounts_go_to_the_accounts_file(city, tmp_path, settings):
 def test_open_history_events_are_not_in_a_final_state(city):
     summary = DemoRun.objects.get(step="event_history").summary
     assert _history().exclude(state__in=FINAL_STATES).count() == summary["still open"]
+
+
+def test_the_other_districts_get_a_share_of_the_history(city):
+    from shapely.geometry import Point
+
+    from wangge.regions.geometry import from_geojson_text
+    from wangge.regions.models import Grid
+    from wangge.regions.synth import districts
+
+    plans = _plans(total=2_000)
+    elsewhere = [p for p in plans if not p.grid_code.startswith(demo.DISTRICT)]
+    assert abs(len(elsewhere) / len(plans) - demo.ELSEWHERE_SHARE) < 0.01
+    by_district = Counter(p.grid_code[:6] for p in elsewhere)
+    assert set(by_district) == {d.code for d in districts()} - {demo.DISTRICT}
+    # spread by population: the most populous district gets the most
+    population = {d.code: d.population for d in districts()}
+    biggest = max(by_district, key=population.get)
+    assert by_district[biggest] == max(by_district.values())
+    # at a random point inside the grid (one a community: no buildings to stand by)
+    grids = dict(
+        Grid.objects.filter(code__in={p.grid_code for p in elsewhere[:40]}).values_list(
+            "code", "geometry"
+        )
+    )
+    for p in elsewhere[:40]:
+        assert from_geojson_text(grids[p.grid_code]).contains(Point(p.lon, p.lat))
+        assert p.dlon == p.dlat == 0 and p.address
+    # every outcome (but on the spot: no grid workers there), each district's own on-time
+    # propensity
+    assert {p.outcome for p in elsewhere} == set(demo.OUTCOMES) - {"on_spot"}
+    for code in by_district:
+        outcomes = Counter(p.outcome for p in elsewhere if p.grid_code[:6] == code)
+        assert outcomes["stuck"] >= 1
+        handled = outcomes["on_time"] + outcomes["late"]
+        expected = demo.on_time_propensity(DemoContext(seed=SEED), code)
+        # largest remainders, and one report made stuck where the shares give none
+        assert abs(outcomes["on_time"] - handled * expected) <= 2, code
+
+
+def test_few_reports_still_reach_every_district(city):
+    plans = _plans(total=demo.MIN_EVENTS)
+    home = [p for p in plans if p.grid_code.startswith(demo.DISTRICT)]
+    assert len(home) == demo.MIN_EVENTS
+    by_district = Counter(p.grid_code[:6] for p in plans)
+    assert len(by_district) == 20 and min(by_district.values()) >= demo.MIN_PER_DISTRICT
+
+
+def test_every_district_has_events_open_and_overdue_ones_and_its_own_on_time_rate(city):
+    from wangge.regions.synth import districts
+
+    summary = DemoRun.objects.get(step="event_history").summary
+    assert summary["districts with events"] == 20
+    rates = []
+    for d in districts():
+        events = _history().filter(grid_code__startswith=d.code)
+        assert events.exists(), d.name
+        assert events.exclude(state__in=FINAL_STATES).exists(), d.name
+        assert events.filter(overdue=True).exists(), d.name
+        closed = events.filter(state="closed")
+        if closed.exists():
+            rates.append(closed.filter(closed_on_time=True).count() / closed.count())
+    assert max(rates) - min(rates) >= 0.5  # a choropleth shows a range
+    # propensities drawn per district from the seed, in the declared range
+    ctx = DemoContext(seed=SEED)
+    drawn = [demo.on_time_propensity(ctx, d.code) for d in districts() if d.code != demo.DISTRICT]
+    assert all(demo.ON_TIME_RANGE[0] <= p <= demo.ON_TIME_RANGE[1] for p in drawn)
+    assert max(drawn) - min(drawn) > 0.2
+
+
+def test_other_districts_events_are_handled_by_their_own_unit(city):
+    from wangge.accounts.models import Unit
+
+    for e in _history().exclude(grid_code__startswith=demo.DISTRICT).filter(unit__isnull=False):
+        assert e.unit.code == demo.fallback_unit_code(e.grid_code[:6])
+        assert e.unit.region_code == e.grid_code[:6]
+    unit = Unit.objects.get(code=demo.fallback_unit_code("510105"))
+    assert unit.name == "青羊区社会治理综合服务中心"
+
+
+def test_no_grid_worker_posts_where_the_workforce_is_not_built(city):
+    """The other districts have no workers: their patrols' reports come in through the system
+    (no one earns points there) and the community verifies the handling."""
+    from wangge.accounts.models import Post
+
+    workers = Post.objects.filter(role__in=["grid_worker", "micro_grid_worker"], is_active=True)
+    assert not workers.exclude(place_code__startswith=demo.DISTRICT).exists()
+    elsewhere = _history().exclude(grid_code__startswith=demo.DISTRICT)
+    assert elsewhere.filter(source="patrol").exists()
+    assert not elsewhere.filter(reporter__isnull=False, source="patrol").exists()
+    checks = EventLog.objects.filter(event__in=elsewhere, action="verify_pass")
+    assert checks.exists()
+    assert set(checks.values_list("post__role", flat=True)) <= {
+        "community_secretary",
+        "street_dispatcher",
+        "district_dispatcher",
+    }

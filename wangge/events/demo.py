@@ -14,21 +14,29 @@ exactly when they would have been. Events still being worked on at the end stay 
 Volume: ``EVENTS_PER_DAY_PER_300K`` reports a day per 300,000 residents of the district
 (≈ 540 over 90 days, ≈ 2,600 actions, at the default 300,000; at least ``MIN_EVENTS`` when the
 district has any residents, so a small test city still shows every outcome; none without
-residents). A real district of that size takes ≈ 700 a day (Chengdu: ≈ 50,000 a day for 21
-million people); the demo keeps less than 1 % of that because every step goes through the
-services (≈ 20 ms of CPU a transition on SQLite, its log, audit row and notices included), and
-the history should take about a minute to build. Mixes (all documented below): categories
-weighted by source, sources (patrol most), hours of the day by source (daytime peaks), fewer
-patrol reports on rest days of the working calendar, and outcomes by share (most closed on
-time); a fifth of the reports fall in the demo accounts' community (水井坊社区) and three tenths
-anywhere in its street, so their queues show work in progress.
+residents), and ≈ 290 more in the other districts. A real district of that size takes ≈ 700 a
+day (Chengdu: ≈ 50,000 a day for 21 million people); the demo keeps less than 1 % of that
+because every step goes through the services (≈ 20 ms of CPU a transition on SQLite, its log,
+audit row and notices included), and the history should take about a minute to build. Mixes
+(all documented below): categories weighted by source, sources (patrol most), hours of the day
+by source (daytime peaks), fewer patrol reports on rest days of the working calendar, and
+outcomes by share (most closed on time); a fifth of the district's reports fall in the demo
+accounts' community (水井坊社区) and three tenths anywhere in its street, so their queues show
+work in progress. The other districts add about a third of the history (``ELSEWHERE_SHARE``, at
+least ``MIN_PER_DISTRICT`` each), spread by population, at random points of their grids (they
+have no buildings): each gets its own propensity to handle on time and an event stuck open past
+its deadline, so the city's map shows every district with events and a range of on-time rates.
+Each other district has one handling unit (its social-governance centre), which takes what no
+rule sends elsewhere.
 
 Re-running is safe: every generated report carries an idempotency key (``demo-<seed>-<n>``, the
 hotline's work-order number for hotline reports), so a report already made is found, not made
 again, and each event continues from the state it is in; each simulated day commits as one
 transaction. Handlers get accounts with passwords in ``demo-accounts.txt``; the other staff the
-history needs where the demo has no post yet (community secretaries, street dispatchers, grid
-workers of the district) get posts on users without a password.
+history needs where the demo has no post yet (community secretaries, street and district
+dispatchers, the other districts' unit handlers, and the grid workers of the districts that the
+workforce step staffs) get posts on users without a password; in the other districts what
+patrols find comes in through the system, and the community verifies.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
+import shapely
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -59,6 +68,8 @@ from wangge.events import services
 from wangge.events.enums import FINAL_STATES, EventAction, EventState, HandlingLevel
 from wangge.events.models import Category, Event, EventLog, Notification
 from wangge.events.workflow import DISPATCHER_ROLE, handling_code
+from wangge.regions.enums import GridKind, Level
+from wangge.regions.synth import detailed_districts
 
 # The units of 锦江区 (the urban-management unit JJ-CG comes with the demo accounts).
 UNITS = [
@@ -72,19 +83,49 @@ UNITS = [
     ("JJ-QT", "锦江区社会治理综合服务中心", UnitKind.OTHER, "510104"),
 ]
 DISTRICT = "510104"
-# Shares of the reports that fall in the demo accounts' community and anywhere in their street
-# (the others anywhere in the district).
+# Shares of the demo district's reports that fall in the demo accounts' community and anywhere
+# in their street (the community included); the others fall anywhere in the district.
 LOCAL_SHARES = (("510104017001", 0.2), ("510104017", 0.3))
+# The other districts (built down to communities, one grid each) add reports of their own,
+# this share of the whole history, at least MIN_PER_DISTRICT each.
+ELSEWHERE_SHARE = 0.35
+MIN_PER_DISTRICT = 2
+# Each other district's chance that an event handled on time or late is handled on time (the
+# demo district's is that of OUTCOMES), so the city map shows a range of on-time rates.
+ON_TIME_RANGE = (0.6, 0.97)
 FALLBACK_UNIT = "JJ-QT"  # where a dispatcher sends what no rule covers
+
+
+def fallback_unit_code(district: str) -> str:
+    """The unit a district's dispatchers send what no rule covers: the demo district's, or the
+    one social-governance centre each other district gets."""
+    return FALLBACK_UNIT if district == DISTRICT else f"{district}-QT"
 
 
 @demo_step("events", order=50, description=_("event categories, units and dispatch rules"))
 def events(ctx: DemoContext) -> dict:
+    from wangge.regions.models import Region
+
     n = services.categories_install(actor=SYSTEM)
+    others = (
+        Region.objects.filter(level=Level.DISTRICT, children__isnull=False)
+        .exclude(code=DISTRICT)
+        .distinct()
+        .order_by("code")
+    )
     with transaction.atomic():
         for code, name, kind, region in UNITS:
             Unit.objects.update_or_create(
                 code=code, defaults={"name": name, "kind": kind, "region_code": region}
+            )
+        for d in others:  # the other districts' history needs somewhere to send its events
+            Unit.objects.update_or_create(
+                code=fallback_unit_code(d.code),
+                defaults={
+                    "name": f"{d.name}社会治理综合服务中心",
+                    "kind": UnitKind.OTHER,
+                    "region_code": d.code,
+                },
             )
     return {"categories": n, "units": Unit.objects.count()}
 
@@ -383,25 +424,93 @@ def _anchor(ctx: DemoContext) -> date:
     return timezone.localdate()
 
 
-def _pool(pools: list, everywhere: list, draw: float) -> list:
-    """The buildings a report falls among: the first pool whose cumulative share holds
-    ``draw``, else the whole district."""
-    for pool, share in pools:
-        if draw < share:
-            return pool
-        draw -= share
-    return everywhere
+def on_time_propensity(ctx: DemoContext, district: str) -> float:
+    """Another district's share of on-time among its events handled on time or late."""
+    return float(ctx.rng("event_history", "on_time", district).uniform(*ON_TIME_RANGE))
+
+
+def _elsewhere() -> dict[str, list[tuple[str, str, str]]]:
+    """The general grids outside the demo district, by district: (code, polygon, address)."""
+    from wangge.regions.models import Grid, Region
+
+    names = dict(
+        Region.objects.filter(level__in=(Level.STREET, Level.COMMUNITY))
+        .exclude(code__startswith=DISTRICT)
+        .values_list("code", "name")
+    )
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for code, polygon in (
+        Grid.objects.filter(kind=GridKind.GENERAL)
+        .exclude(code__startswith=DISTRICT)
+        .order_by("code")
+        .values_list("code", "geometry")
+    ):
+        address = names.get(code[:9], "") + names.get(code[:12], "")
+        out.setdefault(code[:6], []).append((code, polygon, address))
+    return out
+
+
+def _spread(n: int, districts: list[str], rng) -> dict[str, int]:
+    """``n`` reports over the districts, by population, at least ``MIN_PER_DISTRICT`` each."""
+    from wangge.regions.synth import districts as all_districts
+
+    if not districts:
+        return {}
+    population = {d.code: d.population for d in all_districts()}
+    w = np.array([population.get(c, 1) for c in districts], dtype=float)
+    extra = rng.multinomial(max(0, n - MIN_PER_DISTRICT * len(districts)), w / w.sum())
+    return {c: MIN_PER_DISTRICT + int(k) for c, k in zip(districts, extra, strict=True)}
+
+
+def _district_outcomes(
+    ctx: DemoContext, district: str, n: int, rng, *, workers: bool
+) -> list[str]:
+    """The outcomes of a district's ``n`` reports (in time order): the declared shares, with
+    on-time against late by the district's propensity outside the demo district, where the
+    earliest report is stuck when the shares give none (every district has an open, overdue
+    event). Without grid workers (a district built as a skeleton) nothing is resolved on the
+    spot: those reports are handled like the others."""
+    if district == DISTRICT:
+        return _stratified(n, OUTCOMES, rng)
+    shares = dict(OUTCOMES)
+    if not workers:
+        shares["on_time"] += shares.pop("on_spot")
+    handled = shares["on_time"] + shares["late"]
+    p = on_time_propensity(ctx, district)
+    shares["on_time"], shares["late"] = handled * p, handled * (1 - p)
+    out = _stratified(n, shares, rng)
+    if out and "stuck" not in out:
+        out[0] = "stuck"
+    return out
 
 
 def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
     """Every report of the history, in time order: when, from which source, what, where and
     how it is to end, and its idempotency key. Depends only on the seed, the last day and the
-    district (reports later than now on the last day are left for a later run)."""
+    place tree (reports later than now on the last day are left for a later run).
+
+    ``total`` reports in the demo district, and as many more in the other districts as make
+    ``ELSEWHERE_SHARE`` of all (at least ``MIN_PER_DISTRICT`` each), at random points of their
+    grids."""
     from wangge.people.models import Building
+    from wangge.regions.synth import sample_points
 
     rng = ctx.rng("event_history", "plan")
+    staffed = {d.code for d in detailed_districts(ctx.scale)}  # where the workforce step goes
     tz = timezone.get_current_timezone()
     days = [last_day - timedelta(days=HISTORY_DAYS - 1 - d) for d in range(HISTORY_DAYS)]
+    # Where each report falls: the demo accounts' community and street get a share of the
+    # history of their own, so their queues, inboxes, rankings and cockpits show work in
+    # progress (spread over the whole district, a community would see about five events in 90
+    # days); the other districts a share for the city's map; the rest of the demo district
+    # what is left.
+    elsewhere = _elsewhere()
+    n_elsewhere = round(total * ELSEWHERE_SHARE / (1 - ELSEWHERE_SHARE)) if elsewhere else 0
+    where = [prefix for prefix, share in LOCAL_SHARES for _i in range(round(total * share))]
+    where += [DISTRICT] * max(0, total - len(where))
+    for code, k in _spread(n_elsewhere, sorted(elsewhere), rng).items():
+        where += [code] * k
+    rng.shuffle(where)
     # (day, source) cells weighted by the source's share and the day's kind
     cells, weights = [], []
     for d in days:
@@ -411,20 +520,16 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
             cells.append((d, s))
             weights.append(w)
     p = np.array(weights) / sum(weights)
-    per_cell = rng.multinomial(total, p)
+    per_cell = rng.multinomial(len(where), p)
     buildings = list(
         Building.objects.filter(grid_code__startswith=DISTRICT)
         .order_by("id")
         .values_list("lon", "lat", "grid_code", "address")
     )
-    # Where the demo accounts work gets a share of the history of its own, so their queues,
-    # inboxes, rankings and cockpits show work in progress (spread over the whole district,
-    # a community would see about five events in 90 days).
-    pools = [
-        ([b for b in buildings if b[2].startswith(prefix)] or buildings, share)
-        for prefix, share in LOCAL_SHARES
-    ]
-    outcomes = _stratified(total, OUTCOMES, rng)
+    pools = {
+        prefix: [b for b in buildings if b[2].startswith(prefix)] or buildings
+        for prefix in [DISTRICT] + [prefix for prefix, _share in LOCAL_SHARES]
+    }
     on_spot_cats = set(
         Category.objects.filter(on_spot_allowed=True, parent__isnull=False).values_list(
             "code", flat=True
@@ -436,8 +541,18 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
         for _i in range(int(k)):
             h = int(rng.choice(24, p=hours / hours.sum()))
             at = datetime.combine(d, time(h, int(rng.integers(0, 60))), tz)
-            pool = _pool(pools, buildings, float(rng.random()))
-            lon, lat, grid, address = pool[int(rng.integers(len(pool)))]
+            place = where[len(plans)]
+            if place in pools:
+                pool = pools[place]
+                lon, lat, grid, address = pool[int(rng.integers(len(pool)))]
+                dlon = float(rng.normal(0, 0.00012))  # ≈ 12 m around the building
+                dlat = float(rng.normal(0, 0.0001))
+            else:  # a point of a grid of another district (it has no buildings)
+                grids = elsewhere[place]
+                grid, polygon, address = grids[int(rng.integers(len(grids)))]
+                point = sample_points(shapely.from_geojson(polygon), 1, rng)[0]
+                lon, lat = float(point[0]), float(point[1])
+                dlon = dlat = 0.0
             cat = _weighted(rng, CATEGORIES_BY_SOURCE[s])
             plans.append(
                 _Plan(
@@ -449,24 +564,38 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
                     outcome="on_time",
                     lon=lon,
                     lat=lat,
-                    dlon=float(rng.normal(0, 0.00012)),  # ≈ 12 m around the building
-                    dlat=float(rng.normal(0, 0.0001)),
+                    dlon=dlon,
+                    dlat=dlat,
                     grid_code=grid,
                     address=address,
                     title="",
                 )
             )
     plans.sort(key=lambda p: p.at)
-    for i, (plan, outcome) in enumerate(zip(plans, outcomes, strict=True)):
+    by_district: dict[str, list[_Plan]] = {}
+    for plan in plans:
+        by_district.setdefault(plan.grid_code[:6], []).append(plan)
+    for district, group in sorted(by_district.items()):
+        outcomes = _district_outcomes(
+            ctx, district, len(group), rng, workers=district in staffed
+        )
+        for plan, outcome in zip(group, outcomes, strict=True):
+            plan.outcome = outcome
+    for i, plan in enumerate(plans):
         plan.n = i
-        plan.outcome = outcome
+        outcome = plan.outcome
         plan.key = f"demo-{ctx.seed}-{last_day:%Y%m%d}-{i}"
         if outcome == "on_spot":  # at the building itself: the reporter's own grid
             plan.source = "patrol"
             plan.dlon = plan.dlat = 0.0
             plan.category = _weighted(rng, {c: w for c, w in _STREET.items() if c in on_spot_cats})
         elif outcome == "duplicate":
-            earlier = [q for q in plans[:i] if q.outcome not in ("duplicate", "reject", "on_spot")]
+            earlier = [
+                q
+                for q in plans[:i]
+                if q.outcome not in ("duplicate", "reject", "on_spot")
+                and q.grid_code[:6] == plan.grid_code[:6]
+            ]
             recent = [q for q in earlier if plan.at - q.at <= timedelta(hours=72)]
             if recent:
                 base = recent[int(rng.integers(len(recent)))]
@@ -490,9 +619,12 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
 # --- the people who act -------------------------------------------------------------------------
 class _Staff:
     """The posts the history acts through: those of the demo where they exist, else a post on
-    a user without a password (not an account anyone signs in with)."""
+    a user without a password (not an account anyone signs in with). Grid workers get such a
+    post only in ``staffed`` districts (the workforce step makes them workers there); elsewhere
+    the gateway (the system) reports what patrols find and the community verifies."""
 
-    def __init__(self) -> None:
+    def __init__(self, staffed: set[str]) -> None:
+        self.staffed = staffed
         self.cache: dict[tuple[str, str], Post | None] = {}
         self.created = 0
         self.names: dict[str, str] | None = None
@@ -505,40 +637,43 @@ class _Staff:
                 Region.objects.filter(code__startswith=DISTRICT[:4]).values_list("code", "name")
             )
             self.names.update(
-                Grid.objects.filter(code__startswith=DISTRICT, kind="general").values_list(
-                    "code", "name"
-                )
+                Grid.objects.filter(kind=GridKind.GENERAL).values_list("code", "name")
             )
         return self.names.get(code, code)
 
-    def post(self, role: str, place: str = "", unit: Unit | None = None) -> Post | None:
+    def post(
+        self, role: str, place: str = "", unit: Unit | None = None, create: bool = True
+    ) -> Post | None:
         k = (role, place or (unit.code if unit else ""))
         if k in self.cache:
             return self.cache[k]
         qs = Post.objects.select_related("user", "unit").filter(role=role, is_active=True)
         qs = qs.filter(unit=unit) if unit is not None else qs.filter(place_code=place)
         post = qs.order_by("id").first()
-        if post is None and unit is None and place:
-            post = self._create(role, place)
+        if post is None and create and (place or unit is not None):
+            post = self._create(role, place, unit)
         self.cache[k] = post
         return post
 
-    def _create(self, role: str, place: str) -> Post:
+    def _create(self, role: str, place: str, unit: Unit | None = None) -> Post:
         suffix = {
             Role.COMMUNITY_SECRETARY: "书记",
             Role.STREET_DISPATCHER: "调度员",
             Role.DISTRICT_DISPATCHER: "调度员",
             Role.CITY_COMMANDER: "值班长",
             Role.GRID_WORKER: "专职网格员",
+            Role.UNIT_HANDLER: "处置人员",
         }[Role(role)]
         user, _created = get_user_model().objects.get_or_create(
-            username=f"staff-{Role(role).value.split('_')[0]}-{place}"
+            username=f"staff-{Role(role).value.split('_')[0]}-{unit.code if unit else place}"
         )
         if _created:
-            user.first_name = (self._name(place) + suffix)[:150]
+            user.first_name = ((unit.name if unit else self._name(place)) + suffix)[:150]
             user.set_unusable_password()
             user.save()
         self.created += 1
+        if unit is not None:
+            return post_grant(actor=SYSTEM, user=user, role=role, unit=unit)
         return post_grant(actor=SYSTEM, user=user, role=role, place_code=place)
 
     def dispatcher(self, e: Event) -> Post | None:
@@ -552,7 +687,7 @@ class _Staff:
         return self.post(Role.STREET_DISPATCHER, handling_code(e.grid_code, HandlingLevel.STREET))
 
     def grid_worker(self, grid_code: str) -> Post | None:
-        return self.post(Role.GRID_WORKER, grid_code[:15])
+        return self.post(Role.GRID_WORKER, grid_code[:15], create=grid_code[:6] in self.staffed)
 
     def handler(self, unit: Unit) -> Post | None:
         return self.post(Role.UNIT_HANDLER, unit=unit)
@@ -591,7 +726,7 @@ class _History:
         self.ctx = ctx
         self.plans = plans
         self.end = end
-        self.staff = _Staff()
+        self.staff = _Staff({d.code for d in detailed_districts(ctx.scale)})
         self.units = {u.code: u for u in Unit.objects.filter(is_active=True)}
         self.photos = _after_photos()
         self.queue: list[tuple[datetime, int, int, int]] = []  # (time, seq, plan, version)
@@ -853,7 +988,8 @@ class _History:
         returned = set(e.log.filter(action=EventAction.RETURN).values_list("data__unit", flat=True))
         choice = next((u for u in units if u.code not in returned), None)
         if choice is None:
-            choice = self.units[FALLBACK_UNIT]
+            code = fallback_unit_code(e.grid_code[:6])
+            choice = self.units.get(code) or self.units[FALLBACK_UNIT]
         dispatcher = self.staff.dispatcher(e)
         return self.act(plan, e, dispatcher, EventAction.DISPATCH, at, data={"unit": choice.pk})
 
@@ -978,6 +1114,7 @@ class _History:
             ),
             "resolved on the spot": qs.filter(on_spot=True).count(),
             "ever overdue": len(overdue),
+            "districts with events": len({c[:6] for c in qs.values_list("grid_code", flat=True)}),
             "escalated": qs.filter(escalations__gt=0).count(),
             "reworked": qs.filter(rework_count__gt=0).count(),
             "supervised": qs.filter(supervised=True).count(),
