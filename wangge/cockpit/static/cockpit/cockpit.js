@@ -380,6 +380,5 @@
       showTime();
       window.setInterval(showTime, 1000);
     }
-    if (zones) { zones.checked = true; toggleZones(true); }
   }
 })();
