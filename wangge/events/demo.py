@@ -462,56 +462,20 @@ def _spread(n: int, districts: list[str], rng) -> dict[str, int]:
     return {c: MIN_PER_DISTRICT + int(k) for c, k in zip(districts, extra, strict=True)}
 
 
-def _district_outcomes(
-    ctx: DemoContext, district: str, n: int, rng, *, workers: bool
-) -> list[str]:
-    """The outcomes of a district's ``n`` reports (in time order): the declared shares, with
-    on-time against late by the district's propensity outside the demo district, where the
-    earliest report is stuck when the shares give none (every district has an open, overdue
-    event). Without grid workers (a district built as a skeleton) nothing is resolved on the
-    spot: those reports are handled like the others."""
-    if district == DISTRICT:
-        return _stratified(n, OUTCOMES, rng)
-    shares = dict(OUTCOMES)
-    if not workers:
-        shares["on_time"] += shares.pop("on_spot")
-    handled = shares["on_time"] + shares["late"]
-    p = on_time_propensity(ctx, district)
-    shares["on_time"], shares["late"] = handled * p, handled * (1 - p)
-    out = _stratified(n, shares, rng)
-    if out and "stuck" not in out:
-        out[0] = "stuck"
-    return out
+def _pool(pools: list, everywhere: list, draw: float) -> list:
+    """The buildings a report falls among: the first pool whose cumulative share holds
+    ``draw``, else the whole district."""
+    for pool, share in pools:
+        if draw < share:
+            return pool
+        draw -= share
+    return everywhere
 
 
-def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
-    """Every report of the history, in time order: when, from which source, what, where and
-    how it is to end, and its idempotency key. Depends only on the seed, the last day and the
-    place tree (reports later than now on the last day are left for a later run).
-
-    ``total`` reports in the demo district, and as many more in the other districts as make
-    ``ELSEWHERE_SHARE`` of all (at least ``MIN_PER_DISTRICT`` each), at random points of their
-    grids."""
-    from wangge.people.models import Building
-    from wangge.regions.synth import sample_points
-
-    rng = ctx.rng("event_history", "plan")
-    staffed = {d.code for d in detailed_districts(ctx.scale)}  # where the workforce step goes
-    tz = timezone.get_current_timezone()
+def _cells(rng, last_day: date, total: int) -> list[tuple[date, str, int]]:
+    """How many of ``total`` reports each (day, source) gets, by the source's share and the
+    day's kind."""
     days = [last_day - timedelta(days=HISTORY_DAYS - 1 - d) for d in range(HISTORY_DAYS)]
-    # Where each report falls: the demo accounts' community and street get a share of the
-    # history of their own, so their queues, inboxes, rankings and cockpits show work in
-    # progress (spread over the whole district, a community would see about five events in 90
-    # days); the other districts a share for the city's map; the rest of the demo district
-    # what is left.
-    elsewhere = _elsewhere()
-    n_elsewhere = round(total * ELSEWHERE_SHARE / (1 - ELSEWHERE_SHARE)) if elsewhere else 0
-    where = [prefix for prefix, share in LOCAL_SHARES for _i in range(round(total * share))]
-    where += [DISTRICT] * max(0, total - len(where))
-    for code, k in _spread(n_elsewhere, sorted(elsewhere), rng).items():
-        where += [code] * k
-    rng.shuffle(where)
-    # (day, source) cells weighted by the source's share and the day's kind
     cells, weights = [], []
     for d in days:
         rest = not workcal.is_workday(d)
@@ -520,39 +484,21 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
             cells.append((d, s))
             weights.append(w)
     p = np.array(weights) / sum(weights)
-    per_cell = rng.multinomial(len(where), p)
-    buildings = list(
-        Building.objects.filter(grid_code__startswith=DISTRICT)
-        .order_by("id")
-        .values_list("lon", "lat", "grid_code", "address")
-    )
-    pools = {
-        prefix: [b for b in buildings if b[2].startswith(prefix)] or buildings
-        for prefix in [DISTRICT] + [prefix for prefix, _share in LOCAL_SHARES]
-    }
-    on_spot_cats = set(
-        Category.objects.filter(on_spot_allowed=True, parent__isnull=False).values_list(
-            "code", flat=True
-        )
-    )
+    per_cell = rng.multinomial(total, p)
+    return [(d, s, int(k)) for (d, s), k in zip(cells, per_cell, strict=True)]
+
+
+def _draft(rng, cells: list[tuple[date, str, int]], where) -> list[_Plan]:
+    """The reports of the cells, each at an hour of its source and a category, where
+    ``where(rng, i)`` puts the i-th: ``(lon, lat, grid, address, near a building)``."""
+    tz = timezone.get_current_timezone()
     plans: list[_Plan] = []
-    for (d, s), k in zip(cells, per_cell, strict=True):
+    for d, s, k in cells:
         hours = np.array(SOURCES[s][2], dtype=float)
-        for _i in range(int(k)):
+        for _i in range(k):
             h = int(rng.choice(24, p=hours / hours.sum()))
             at = datetime.combine(d, time(h, int(rng.integers(0, 60))), tz)
-            place = where[len(plans)]
-            if place in pools:
-                pool = pools[place]
-                lon, lat, grid, address = pool[int(rng.integers(len(pool)))]
-                dlon = float(rng.normal(0, 0.00012))  # ≈ 12 m around the building
-                dlat = float(rng.normal(0, 0.0001))
-            else:  # a point of a grid of another district (it has no buildings)
-                grids = elsewhere[place]
-                grid, polygon, address = grids[int(rng.integers(len(grids)))]
-                point = sample_points(shapely.from_geojson(polygon), 1, rng)[0]
-                lon, lat = float(point[0]), float(point[1])
-                dlon = dlat = 0.0
+            lon, lat, grid, address, building = where(rng, len(plans))
             cat = _weighted(rng, CATEGORIES_BY_SOURCE[s])
             plans.append(
                 _Plan(
@@ -564,24 +510,30 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
                     outcome="on_time",
                     lon=lon,
                     lat=lat,
-                    dlon=dlon,
-                    dlat=dlat,
+                    # ≈ 12 m around a building; a point drawn in a grid stays where it is
+                    dlon=float(rng.normal(0, 0.00012)) if building else 0.0,
+                    dlat=float(rng.normal(0, 0.0001)) if building else 0.0,
                     grid_code=grid,
                     address=address,
                     title="",
                 )
             )
     plans.sort(key=lambda p: p.at)
-    by_district: dict[str, list[_Plan]] = {}
-    for plan in plans:
-        by_district.setdefault(plan.grid_code[:6], []).append(plan)
-    for district, group in sorted(by_district.items()):
-        outcomes = _district_outcomes(
-            ctx, district, len(group), rng, workers=district in staffed
+    return plans
+
+
+def _finish(ctx: DemoContext, plans: list[_Plan], first: int, rng, last_day: date) -> None:
+    """Number the plans (from ``first``: their index in the whole history), key them, and
+    settle what follows from their outcomes (set before): on-the-spot resolutions are patrols,
+    a duplicate repeats a recent report of its district (else it is rejected), urgency and
+    title."""
+    on_spot_cats = set(
+        Category.objects.filter(on_spot_allowed=True, parent__isnull=False).values_list(
+            "code", flat=True
         )
-        for plan, outcome in zip(group, outcomes, strict=True):
-            plan.outcome = outcome
-    for i, plan in enumerate(plans):
+    )
+    for j, plan in enumerate(plans):
+        i = first + j
         plan.n = i
         outcome = plan.outcome
         plan.key = f"demo-{ctx.seed}-{last_day:%Y%m%d}-{i}"
@@ -592,7 +544,7 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
         elif outcome == "duplicate":
             earlier = [
                 q
-                for q in plans[:i]
+                for q in plans[:j]
                 if q.outcome not in ("duplicate", "reject", "on_spot")
                 and q.grid_code[:6] == plan.grid_code[:6]
             ]
@@ -613,7 +565,104 @@ def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
         )
         titles = TITLES.get(plan.category, ["问题"])
         plan.title = titles[int(rng.integers(len(titles)))]
+
+
+def _plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
+    """Every report of the history: when, from which source, what, where and how it is to end,
+    and its idempotency key; first the demo district's ``total`` in time order, then the other
+    districts' in time order. Depends only on the seed, the last day and the place tree (reports
+    later than now on the last day are left for a later run).
+
+    The two parts draw from random streams of their own: the demo district's history is the
+    same whether the other districts have any."""
+    home = _district_plans(ctx, total, last_day)
+    return home + _elsewhere_plans(ctx, total, last_day, first=len(home))
+
+
+def _district_plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]:
+    """The demo district's reports, among its buildings."""
+    from wangge.people.models import Building
+
+    rng = ctx.rng("event_history", "plan")
+    cells = _cells(rng, last_day, total)
+    buildings = list(
+        Building.objects.filter(grid_code__startswith=DISTRICT)
+        .order_by("id")
+        .values_list("lon", "lat", "grid_code", "address")
+    )
+    # Where the demo accounts work gets a share of the history of its own, so their queues,
+    # inboxes, rankings and cockpits show work in progress (spread over the whole district,
+    # a community would see about five events in 90 days).
+    pools = [
+        ([b for b in buildings if b[2].startswith(prefix)] or buildings, share)
+        for prefix, share in LOCAL_SHARES
+    ]
+    outcomes = _stratified(total, OUTCOMES, rng)
+
+    def where(rng, _i):
+        pool = _pool(pools, buildings, float(rng.random()))
+        return (*pool[int(rng.integers(len(pool)))], True)
+
+    plans = _draft(rng, cells, where)
+    for plan, outcome in zip(plans, outcomes, strict=True):
+        plan.outcome = outcome
+    _finish(ctx, plans, 0, rng, last_day)
     return plans
+
+
+def _elsewhere_plans(ctx: DemoContext, total: int, last_day: date, first: int) -> list[_Plan]:
+    """The other districts' reports: as many as make ``ELSEWHERE_SHARE`` of the history with
+    the demo district's ``total`` (at least ``MIN_PER_DISTRICT`` each), spread by population,
+    each at a random point of a grid of its district; outcomes by district (``on_spot`` only
+    where the workforce step builds grid workers)."""
+    from wangge.regions.synth import sample_points
+
+    grids = _elsewhere()
+    if not grids:
+        return []
+    rng = ctx.rng("event_history", "elsewhere")
+    n = round(total * ELSEWHERE_SHARE / (1 - ELSEWHERE_SHARE))
+    districts = [code for code, k in _spread(n, sorted(grids), rng).items() for _i in range(k)]
+    rng.shuffle(districts)
+    cells = _cells(rng, last_day, len(districts))
+
+    def where(rng, i):
+        choices = grids[districts[i]]
+        grid, polygon, address = choices[int(rng.integers(len(choices)))]
+        x, y = sample_points(shapely.from_geojson(polygon), 1, rng)[0]
+        return float(x), float(y), grid, address, False
+
+    plans = _draft(rng, cells, where)
+    staffed = {d.code for d in detailed_districts(ctx.scale)}  # where grid workers are
+    by_district: dict[str, list[_Plan]] = {}
+    for plan in plans:
+        by_district.setdefault(plan.grid_code[:6], []).append(plan)
+    for code, group in sorted(by_district.items()):
+        outcomes = _district_outcomes(ctx, code, len(group), rng, workers=code in staffed)
+        for plan, outcome in zip(group, outcomes, strict=True):
+            plan.outcome = outcome
+    _finish(ctx, plans, first, rng, last_day)
+    return plans
+
+
+def _district_outcomes(
+    ctx: DemoContext, district: str, n: int, rng, *, workers: bool
+) -> list[str]:
+    """The outcomes of an other district's ``n`` reports (in time order): the declared shares,
+    with on-time against late by the district's propensity; the earliest report is stuck when
+    the shares give none (every district has an open, overdue event). Without grid workers (a
+    district built as a skeleton) nothing is resolved on the spot: those reports are handled
+    like the others."""
+    shares = dict(OUTCOMES)
+    if not workers:
+        shares["on_time"] += shares.pop("on_spot")
+    handled = shares["on_time"] + shares["late"]
+    p = on_time_propensity(ctx, district)
+    shares["on_time"], shares["late"] = handled * p, handled * (1 - p)
+    out = _stratified(n, shares, rng)
+    if out and "stuck" not in out:
+        out[0] = "stuck"
+    return out
 
 
 # --- the people who act -------------------------------------------------------------------------
@@ -739,7 +788,7 @@ class _History:
         self.due_of: dict[int, tuple] = {}
         self.last_sweep: datetime | None = None
         self.epoch = end
-        self.clock = plans[0].at if plans else end  # the time played so far
+        self.clock = min((p.at for p in plans), default=end)  # the time played so far
 
     # -- the queue -----------------------------------------------------------------------
     def schedule(self, plan: _Plan, at: datetime) -> None:
@@ -752,7 +801,7 @@ class _History:
         heapq.heappush(self.queue, (at, self.seq, plan.n, plan.version))
 
     def play(self) -> None:
-        start = self.plans[0].at if self.plans else self.end
+        start = min((p.at for p in self.plans), default=self.end)
         for plan in self.plans:
             if plan.at > self.end:
                 continue  # later today: not yet reported
