@@ -43,7 +43,6 @@ CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 RESIDENTS = int(os.environ.get("WANGGE_E2E_RESIDENTS", "1000"))  # the build is most of the time
 SERVE_WORKERS = 2
-SERVE_THREADS = 32
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 LOCALE = "zh-CN"
 DESKTOP = {"width": 1440, "height": 1000}
@@ -230,11 +229,6 @@ def demo(browser_ready, tmp_path_factory) -> Demo:
         if k not in ("DATABASE_URL", "WANGGE_SECRET_KEY", "REDIS_URL")
     }
     env.update(WANGGE_DATA_DIR=str(data_dir), WANGGE_WORKER="0", PYTHONUNBUFFERED="1")
-    # `wangge serve` gives granian a backpressure of WANGGE_THREADS, and granian holds it per
-    # open connection, idle keep-alive ones included: with the default (2 × cores + 1) a few
-    # browsers with the cockpit open stall every other request (test_server.py shows it).
-    # Until that is fixed, the demo serves with room for the browsers of these tests.
-    env["WANGGE_THREADS"] = str(SERVE_THREADS)
     env.setdefault("DJANGO_SETTINGS_MODULE", "wangge.settings")
     build = not (reuse and (data_dir / "demo-accounts.txt").exists())
     database_url = ""

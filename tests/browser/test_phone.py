@@ -3,8 +3,6 @@ scrolls sideways; and the duty check-in with the phone's position."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.browser.conftest import PHONE, assert_clean
 from tests.browser.pages import MICRO, overflow
 
@@ -48,13 +46,6 @@ def _position_in(user, code: str) -> dict:
     return {"longitude": p.x, "latitude": p.y, "accuracy": 12}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wangge/workforce/static/workforce/duty.js: on the check-in page (no #duty) the "
-    "script returns early, then the submit handler's send() calls flush() → show(), which "
-    "reads toggle.checked with toggle null: TypeError, the form is never sent and the page "
-    "stays at 正在定位… (with or without a position)",
-)
 def test_duty_check_in_and_out_with_the_phone_position(people, demo):
     probe = people("micro", PHONE, **MOBILE)
     probe.open("/events/m/")

@@ -308,7 +308,9 @@ def cockpit_mix(*, actor, code: str, period: Period, top: int = 8) -> dict[str, 
             by_src[src] += n
         ranked = sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
         if len(ranked) > top:
-            ranked = ranked[: top - 1] + [(_("Other"), sum(n for _k, n in ranked[top - 1 :]))]
+            rest = sum(n for _k, n in ranked[top - 1 :])
+            # not "其他": that is the name of a major category of its own
+            ranked = ranked[: top - 1] + [(_("All other categories"), rest)]
         labels = dict(Source.choices)
         return {
             "categories": [{"name": k, "n": n} for k, n in ranked],

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from wangge.cockpit import selectors
 from wangge.core.errors import ApplicationError
 from wangge.people.enums import CareLevel
+from wangge.regions import selectors as places
 
 SCREEN_KPIS = ("on_time_rate", "overdue", "reported", "closure_rate", "response_rate")
 
@@ -55,6 +56,12 @@ def _labels() -> dict:
     }
 
 
+def _has_zones(post, code: str) -> bool:
+    """Whether a functional zone takes in streets under the node (the overlay's checkbox)."""
+    zones = places.zones_geojson(actor=post)["features"]
+    return any(s.startswith(code) for z in zones for s in z["properties"]["streets"])
+
+
 def node(request, code: str):
     post = request.post
     info = _or_404(selectors.cockpit_node, actor=post, code=code)
@@ -91,4 +98,5 @@ def node(request, code: str):
         return render(request, "cockpit/screen.html", context)
     context["children"] = selectors.cockpit_children(actor=post, code=info["code"], period=period)
     context["people"] = selectors.cockpit_people(actor=post, code=info["code"])
+    context["has_zones"] = info["level"] in ("city", "district") and _has_zones(post, info["code"])
     return render(request, "cockpit/cockpit.html", context)

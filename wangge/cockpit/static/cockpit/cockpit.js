@@ -258,11 +258,13 @@
     window.Plotly.react(el, data, layout(extra), plotConfig);
   }
   function renderTrend(t) {
+    var xaxis = { type: "date", tickformat: "%m-%d", hoverformat: "%Y-%m-%d",
+                  gridcolor: dark ? "#2b3645" : "#eef1f4", automargin: true };
     plot("chart-trend", [
       { x: t.days, y: t.reported, name: L10N.reported, type: "scatter", mode: "lines", line: { color: "#4c6ef5", width: 3 } },
       { x: t.days, y: t.closed, name: L10N.closed, type: "scatter", mode: "lines", line: { color: "#12b886", width: 3 } },
       { x: t.days, y: t.overdue, name: L10N.missed, type: "bar", marker: { color: "#fa5252" }, opacity: 0.7 }
-    ]);
+    ], { xaxis: xaxis });
   }
   function renderMix(m) {
     var cats = m.categories.slice().reverse();

@@ -51,9 +51,10 @@ def _granian(host, port, workers, threads) -> None:
         interface=Interfaces.WSGI,
         workers=workers,
         # a few request threads per process (pages wait on the database), within what
-        # granian considers sane for the machine's cores
+        # granian considers sane for the machine's cores; backpressure stays granian's default
+        # (backlog ÷ workers): granian holds a unit of it per open connection, idle keep-alive
+        # ones included, so a few browsers with the cockpit open would stall everyone else
         blocking_threads=threads,
-        backpressure=threads,
         static_path_route=["/static"],
         static_path_mount=[settings.STATIC_ROOT],
         log_access=False,

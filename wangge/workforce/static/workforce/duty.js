@@ -27,7 +27,7 @@
       btn.disabled = true;
       status.textContent = status.dataset.busy;
       var send = function () {
-        flush(true);
+        if (duty && store) { flush(true); }  // the check-in page has no patrol route yet
         btn.textContent = btn.dataset.busy;
         form.submit();
       };
