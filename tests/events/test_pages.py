@@ -260,6 +260,9 @@ def test_dispatch_by_hand_offers_the_rule_candidates_first(client_as, post_of):
     assert 'id="act-dispatch" open' in html
     rules = html[html.index("By the dispatch rules") : html.index("All units")]
     assert "锦江区住建二所" in rules and "锦江区住房和城乡建设局" in rules
+    # all units: those serving the event's place, not other districts' centres
+    others = html[html.index("All units") :]
+    assert "锦江区社会治理综合服务中心" in others and "青羊区社会治理综合服务中心" not in others
     assert _act(community, e, "dispatch").status_code == 422  # no unit chosen
     unit = Unit.objects.get(code="JJ-ZJ-2")
     assert _act(community, e, "dispatch", unit=str(unit.pk)).status_code == 302

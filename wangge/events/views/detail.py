@@ -156,7 +156,12 @@ def _detail_context(request, post, e, failed: ApplicationError | None) -> dict:
     suggested, units = [], []
     if EventAction.DISPATCH in allowed:
         suggested = services.dispatch_candidates(e)
-        units = [u for u in _units() if u not in suggested]
+        # the units serving the event's place (a district's centre is no choice for another's)
+        units = [
+            u
+            for u in _units()
+            if u not in suggested and e.grid_code.startswith(u.region_code or "")
+        ]
     dups = []
     if W.Actor.DISPATCHER in kinds and e.state in (EventState.REPORTED, EventState.ACCEPTED):
         dups = selectors.duplicate_candidates(actor=post, event=e)
