@@ -22,7 +22,7 @@ audit row and notices included), and the history should take about a minute to b
 by source (daytime peaks), fewer patrol reports on rest days of the working calendar, and
 outcomes by share (most closed on time); a fifth of the district's reports fall in the demo
 accounts' community (水井坊社区) and three tenths anywhere in its street, so their queues show
-work in progress. The other districts add about a third of the history (``ELSEWHERE_SHARE``, at
+work in progress. The other districts add about three fifths of the history (``ELSEWHERE_SHARE``, at
 least ``MIN_PER_DISTRICT`` each), spread by population, at random points of their grids (they
 have no buildings): each gets its own propensity to handle on time and an event stuck open past
 its deadline, so the city's map shows every district with events and a range of on-time rates.
@@ -88,7 +88,7 @@ DISTRICT = "510104"
 LOCAL_SHARES = (("510104017001", 0.2), ("510104017", 0.3))
 # The other districts (built down to communities, one grid each) add reports of their own,
 # this share of the whole history, at least MIN_PER_DISTRICT each.
-ELSEWHERE_SHARE = 0.35
+ELSEWHERE_SHARE = 0.6
 MIN_PER_DISTRICT = 2
 # Each other district's chance that an event handled on time or late is handled on time (the
 # demo district's is that of OUTCOMES), so the city map shows a range of on-time rates.
