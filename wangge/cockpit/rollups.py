@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -90,14 +91,16 @@ def bucket(seconds: float) -> str:
     return f"h{bisect.bisect_left(BUCKET_HOURS, seconds / 3600)}"
 
 
-def node_codes(grid_code: str) -> list[tuple[str, str]]:
-    """(node, its parent) for every rollup node an event in ``grid_code`` counts in."""
+@lru_cache(maxsize=300_000)
+def node_codes(grid_code: str) -> tuple[tuple[str, str], ...]:
+    """(node, its parent) for every node an event in ``grid_code`` counts in (cached: the
+    drain asks for every image, and a city has fewer than 300,000 grids and micro-grids)."""
     out = []
     for n in ALL_LENGTHS:
         if len(grid_code) >= n:
             code = grid_code[:n]
             out.append((code, C.parent_code(code) or ""))
-    return out
+    return tuple(out)
 
 
 def day_counters(img: Image) -> dict[date, dict[str, int]]:
