@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "wangge.workforce",
     "wangge.points",
     "wangge.cockpit",
+    "wangge.perception",
+    "wangge.cameras",
     "django_tasks_db",
     "wangge.demo",
 ]
@@ -294,6 +296,9 @@ TASKS = {
     }
 }
 WANGGE_PERIODIC_SECONDS = int(os.environ.get("WANGGE_PERIODIC_SECONDS", "60"))
+# Smart sensing: the MQTT broker the device bridge subscribes to (mqtt://user:pass@host:1883);
+# empty in the embedded default, where devices post over HTTP only.
+WANGGE_MQTT_URL = os.environ.get("WANGGE_MQTT_URL", "")
 # Notice delivery beyond the inbox: dotted paths of callables taking a Notification.
 WANGGE_NOTIFY_BACKENDS = [
     b

@@ -26,6 +26,8 @@ urlpatterns = [
     path("workforce/", include("wangge.workforce.urls")),
     path("points/", include("wangge.points.urls")),
     path("cockpit/", include("wangge.cockpit.urls")),
+    path("sensing/", include("wangge.perception.urls")),
+    path("cameras/", include("wangge.cameras.urls")),
     path("events/photos/<int:photo_id>/", photo_views.photo, name="event_photo"),
     path(
         "events/photos/<int:photo_id>/thumb/",

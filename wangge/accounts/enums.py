@@ -47,6 +47,12 @@ class Perm(models.TextChoices):
     DUTY_CHECKIN = "duty.checkin", _("Check in and out of duty and send the patrol route")
     COCKPIT_VIEW = "cockpit.view", _("See the command cockpit of one's place")
     COCKPIT_EXPORT = "cockpit.export", _("Export the cockpit's tables and print its daily brief")
+    SENSING_VIEW = "sensing.view", _("See the sensors, cameras and alarms of one's place")
+    ALARMS_HANDLE = "alarms.handle", _("Acknowledge and resolve alarms, mark false alarms")
+    SENSING_MANAGE = (
+        "sensing.manage",
+        _("Register and import sensors and cameras, draw camera zones, edit response plans"),
+    )
 
 
 class UnitKind(models.TextChoices):

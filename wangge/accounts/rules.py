@@ -43,22 +43,27 @@ _ON_DUTY = frozenset({Perm.WORKFORCE_VIEW, Perm.DUTY_CHECKIN})
 # (community and above) export its tables and print the daily brief.
 _COCKPIT = frozenset({Perm.COCKPIT_VIEW})
 _COCKPIT_REPORTS = _COCKPIT | {Perm.COCKPIT_EXPORT}
+# Smart sensing: the grid's people receive and handle the alarms of their homes; the community
+# (the duty post alarms escalate to) and the levels above also register devices and cameras;
+# the system administrator keeps the city's response plans (预案) and registers devices anywhere.
+_ALARMS = frozenset({Perm.SENSING_VIEW, Perm.ALARMS_HANDLE})
+_SENSING = _ALARMS | {Perm.SENSING_MANAGE}
 
 ROLE_RULES: dict[Role, RoleRule] = {
     Role.CITY_COMMANDER: RoleRule(
-        (Level.CITY,), False, _DISPATCH | _COCKPIT_REPORTS | {Perm.WORKFORCE_VIEW}
+        (Level.CITY,), False, _DISPATCH | _COCKPIT_REPORTS | _ALARMS | {Perm.WORKFORCE_VIEW}
     ),
     Role.DISTRICT_DISPATCHER: RoleRule(
-        (Level.DISTRICT,), False, _DISPATCH | _ROSTER | _COCKPIT_REPORTS
+        (Level.DISTRICT,), False, _DISPATCH | _ROSTER | _COCKPIT_REPORTS | _SENSING
     ),
     Role.STREET_DISPATCHER: RoleRule(
-        (Level.STREET,), False, _DISPATCH | _ROSTER | _COCKPIT_REPORTS
+        (Level.STREET,), False, _DISPATCH | _ROSTER | _COCKPIT_REPORTS | _SENSING
     ),
     Role.COMMUNITY_SECRETARY: RoleRule(
-        (Level.COMMUNITY,), False, _SECRETARY | _ROSTER | _COCKPIT_REPORTS
+        (Level.COMMUNITY,), False, _SECRETARY | _ROSTER | _COCKPIT_REPORTS | _SENSING
     ),
-    Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD | _ON_DUTY | _COCKPIT),
-    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _MICRO | _ON_DUTY | _COCKPIT),
+    Role.GRID_WORKER: RoleRule((Level.GRID,), False, _FIELD | _ON_DUTY | _COCKPIT | _ALARMS),
+    Role.MICRO_GRID_WORKER: RoleRule((Level.MICRO,), False, _MICRO | _ON_DUTY | _COCKPIT | _ALARMS),
     Role.SUNK_CADRE: RoleRule((Level.GRID, Level.MICRO), False, _HELPER | _ON_DUTY),
     Role.VOLUNTEER: RoleRule(
         (Level.GRID, Level.MICRO), False, frozenset({Perm.PLACES_VIEW, Perm.DUTY_CHECKIN})
@@ -80,7 +85,7 @@ ROLE_RULES: dict[Role, RoleRule] = {
     Role.SYSTEM_ADMIN: RoleRule(
         (),
         False,
-        frozenset({Perm.PLACES_VIEW, Perm.PLACES_IMPORT, Perm.USERS_MANAGE}),
+        frozenset({Perm.PLACES_VIEW, Perm.PLACES_IMPORT, Perm.USERS_MANAGE, Perm.SENSING_MANAGE}),
         whole_city=True,
         two_factor=True,
     ),

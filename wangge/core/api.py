@@ -111,3 +111,9 @@ def register_routers() -> None:
     from wangge.cockpit.api import router as cockpit_router
 
     api.add_router("/cockpit", cockpit_router)
+    from wangge.perception.api import router as perception_router
+
+    api.add_router("/perception", perception_router)
+    from wangge.cameras.api import router as cameras_router
+
+    api.add_router("/perception", cameras_router)
