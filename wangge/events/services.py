@@ -41,6 +41,7 @@ from wangge.events.enums import (
     Source,
     Urgency,
 )
+from wangge.events.listeners import transition_heard
 from wangge.events.models import Category, DispatchRule, Event, EventLog, Notification
 from wangge.regions import codes as C
 from wangge.regions.models import Grid
@@ -526,6 +527,7 @@ def event_transition(
             request=request,
             details={"number": e.number, "from": frm, "to": e.state, **_auditable(logdata)},
         )
+        transition_heard(event=e, action=action, frm=frm, to=e.state, at=now)
         after = _after(actor, e, action, now)
         e._log = log
     if after is not None:
