@@ -106,3 +106,5 @@ class Notice(models.TextChoices):
     RETURNED = "returned", _("Returned")
     REWORK = "rework", _("Sent back for rework")
     VERIFY = "verify", _("To verify")
+    ALARM = "alarm", _("Alarm")
+    ALARM_ESCALATED = "alarm_escalated", _("Alarm escalated to you")

@@ -232,6 +232,9 @@ class Notification(models.Model):
     kind = models.CharField(max_length=16, choices=Notice.choices)
     event = models.ForeignKey(Event, null=True, on_delete=models.CASCADE, related_name="+")
     text = models.CharField(max_length=300)
+    # Where the notice opens when it is about something other than an event (an alarm's page);
+    # a path inside the site, never an outside address.
+    link = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
