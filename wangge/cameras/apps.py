@@ -6,3 +6,9 @@ class CamerasConfig(AppConfig):
     name = "wangge.cameras"
     label = "cameras"
     verbose_name = _("AI cameras")
+
+    def ready(self) -> None:
+        from wangge.cameras.detections import episode_on_event_change
+        from wangge.events.listeners import transition_listen
+
+        transition_listen(episode_on_event_change)
