@@ -492,9 +492,9 @@ def vacuum() -> None:
 def sql_rebuild() -> dict[str, int]:
     """The rollups counted again inside the database, by ``GROUP BY`` — the benchmark's stand-in
     for ``rollups_rebuild`` where that takes hours (see ``drain_sample``). The same rows: the
-    grids' day and open rows from the events, the community's mix rows from the events, each
-    level above summed from the one below (every event sits in a grid or a micro-grid). ``--smoke``
-    checks that it leaves exactly the tables ``rollups_rebuild`` leaves."""
+    grids' and micro-grids' day and open rows from the events, the community's mix rows from the
+    events, each level above summed from the one below (every event sits in a grid or a
+    micro-grid). ``--smoke`` checks that it leaves exactly the tables ``rollups_rebuild`` leaves."""
     from django.conf import settings
     from django.db import connection, transaction
     from django.db.models import F
@@ -532,9 +532,9 @@ def sql_rebuild() -> dict[str, int]:
             for k, (c, cond, value) in ((k, defs[k]) for k in DAY_COUNTERS)
         ]
         parts.append(
-            f"SELECT substr(grid_code, 1, 15) AS code, {day.format(col)} AS day, "
+            f"SELECT {{code}} AS code, {day.format(col)} AS day, "
             + ", ".join(f"{x} AS {k}" for x, k in zip(sums, DAY_COUNTERS, strict=True))
-            + f" FROM {events} WHERE {col} IS NOT NULL AND {anchor} GROUP BY 1, 2"
+            + f" FROM {events} WHERE {col} IS NOT NULL AND {anchor} {{only}} GROUP BY 1, 2"
         )
     counters = ", ".join(DAY_COUNTERS)
     summed = ", ".join(f"SUM({k})" for k in DAY_COUNTERS)
@@ -553,25 +553,36 @@ def sql_rebuild() -> dict[str, int]:
             cur.execute("SET LOCAL work_mem = '512MB'")
             remake = _without_indexes(cur, rollups, "u")
         t = time.perf_counter()
-        cur.execute(
-            f"INSERT INTO cockpit_daycount (code, parent, day, {counters}) "  # noqa: S608
-            f"SELECT code, substr(code, 1, 12), day, {summed} FROM ("
-            + " UNION ALL ".join(parts)
-            + ") AS d GROUP BY code, day",
-            [],  # with parameters: the SQL's "%%" is read as "%" on both engines
-        )
+        # the grids' rows from every event, the micro-grids' from the events in one
+        for code, parent, only in (
+            ("substr(grid_code, 1, 15)", 12, ""),
+            ("grid_code", 15, "AND length(grid_code) = 18"),
+        ):
+            union = " UNION ALL ".join(parts).replace("{code}", code).replace("{only}", only)
+            cur.execute(
+                f"INSERT INTO cockpit_daycount (code, parent, day, {counters}) "  # noqa: S608
+                f"SELECT code, substr(code, 1, {parent}), day, {summed} FROM ("
+                + union
+                + ") AS d GROUP BY code, day",
+                [],  # with parameters: the SQL's "%%" is read as "%" on both engines
+            )
         cur.execute(
             "INSERT INTO cockpit_mixcount (code, day, category_id, source, reported) "
             f"SELECT substr(grid_code, 1, 12), {day.format('reported_at')}, category_id, source, "
             "COUNT(*) FROM events_event GROUP BY 1, 2, 3, 4",
             [],
         )
-        cur.execute(
-            f"INSERT INTO cockpit_opencount (code, parent, state, {opened}) "  # noqa: S608
-            "SELECT substr(grid_code, 1, 15), substr(grid_code, 1, 12), state, COUNT(*), "
-            "SUM(CASE WHEN overdue THEN 1 ELSE 0 END), SUM(CASE WHEN supervised THEN 1 ELSE 0 END) "
-            f"FROM events_event WHERE state IN ({open_states}) GROUP BY 1, 2, 3"
-        )
+        for code, parent, only in (
+            ("substr(grid_code, 1, 15)", 12, ""),
+            ("grid_code", 15, "AND length(grid_code) = 18"),
+        ):
+            cur.execute(
+                f"INSERT INTO cockpit_opencount (code, parent, state, {opened}) "  # noqa: S608
+                f"SELECT {code}, substr(grid_code, 1, {parent}), state, COUNT(*), "
+                "SUM(CASE WHEN overdue THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN supervised THEN 1 ELSE 0 END) "
+                f"FROM events_event WHERE state IN ({open_states}) {only} GROUP BY 1, 2, 3"
+            )
         for table in rollups:
             cur.execute(f"ANALYZE {table}")
         took["from the events"] = time.perf_counter() - t

@@ -19,9 +19,10 @@ JINJIANG = "510104"
 STREET = "510104017"
 COMMUNITY = "510104017001"
 GRID = "510104017001001"
+MICRO = "510104017001001001"
 
 
-@pytest.mark.parametrize("code", ["5101", JINJIANG, STREET, COMMUNITY, GRID])
+@pytest.mark.parametrize("code", ["5101", JINJIANG, STREET, COMMUNITY, GRID, MICRO])
 def test_summary_matches_the_raw_events_at_every_level(post_of, code):
     commander = post_of("commander")
     for key in ("today", "7d", "30d", "90d"):
@@ -57,7 +58,10 @@ def test_a_new_report_shows_at_once_and_the_cache_follows(post_of):
     from wangge.events import services as event_services
 
     event_services.event_report(
-        actor=post_of("micro"), source="patrol", category="9901", title="新的",
+        actor=post_of("micro"),
+        source="patrol",
+        category="9901",
+        title="新的",
         grid_code=GRID + "001",
     )
     after = selectors.cockpit_summary(actor=commander, code=COMMUNITY, period=period)
@@ -95,8 +99,13 @@ def test_period_validation():
 
 
 def test_pages_render_for_each_level(client_as):
-    for user, code in [("commander", "5101"), ("district", JINJIANG), ("street", STREET),
-                       ("community", COMMUNITY), ("grid", None)]:
+    for user, code in [
+        ("commander", "5101"),
+        ("district", JINJIANG),
+        ("street", STREET),
+        ("community", COMMUNITY),
+        ("grid", None),
+    ]:
         c = client_as(user)
         r = c.get("/cockpit/", HTTP_ACCEPT_LANGUAGE="en")
         assert r.status_code == 302
@@ -116,8 +125,18 @@ def test_pages_render_for_each_level(client_as):
 def test_api_endpoints(client_as):
     c = client_as("district")
     base = f"/api/cockpit/{JINJIANG}/"
-    for path in ("summary", "children", "trend", "mix", "people", "events", "markers", "feed",
-                 "events?kind=supervised", "summary?period=7d"):
+    for path in (
+        "summary",
+        "children",
+        "trend",
+        "mix",
+        "people",
+        "events",
+        "markers",
+        "feed",
+        "events?kind=supervised",
+        "summary?period=7d",
+    ):
         r = c.get(base + path)
         assert r.status_code == 200, (path, r.content[:300])
     assert c.get(base + "summary?period=custom&start=2020-01-01&end=2019-01-01").status_code == 422

@@ -41,7 +41,10 @@ class SessionPostAuth(SessionAuth):
         user = request.user
         if not user.is_authenticated or getattr(request, "post", None) is None:
             return None
-        if selectors.needs_two_factor(actor=user) and not request.session.get(SESSION_2FA):
+        posts = getattr(request, "posts", None)  # the middleware's list: no second query
+        if selectors.needs_two_factor(actor=user, posts=posts) and not request.session.get(
+            SESSION_2FA
+        ):
             return None
         request.auth_token = None
         return request.post

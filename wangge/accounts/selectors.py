@@ -44,11 +44,14 @@ def post_choices(*, actor) -> list[tuple[Post, str]]:
     return out
 
 
-def needs_two_factor(*, actor) -> bool:
-    """Whether the user holds a post whose role requires two factors."""
+def needs_two_factor(*, actor, posts: list[Post] | None = None) -> bool:
+    """Whether the user holds a post whose role requires two factors (``posts``: the user's
+    active posts when the caller has them already, as the middleware does)."""
     if actor is None or not actor.is_authenticated:
         return False
-    return actor.is_superuser or any(rule(p.role).two_factor for p in post_list(actor=actor))
+    if posts is None:
+        posts = post_list(actor=actor)
+    return actor.is_superuser or any(rule(p.role).two_factor for p in posts)
 
 
 def token_list(*, actor) -> QuerySet[ApiToken]:

@@ -87,9 +87,7 @@ class DayCount(models.Model):
     locals().update({name: _counter() for name in DAY_COUNTERS})
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["code", "day"], name="cockpit_day_code_day")
-        ]
+        constraints = [models.UniqueConstraint(fields=["code", "day"], name="cockpit_day_code_day")]
         indexes = [models.Index(fields=["parent", "day"], name="cockpit_day_parent_day")]
 
     def __str__(self) -> str:

@@ -51,12 +51,12 @@ IMAGE_COLUMNS = (
     "rework_count",
     "supervised",
 )
-# Rollup rows exist for nodes of these code lengths (city, district, street, community) and for
-# the grids under a community (as the community's children); micro-grids are counted in their
-# grid. The category/source mix is kept down to the community.
-ROLLUP_LENGTHS = (4, 6, 9, 12, 15)
-MIX_LENGTHS = (4, 6, 9, 12)
+# Rollup rows exist for nodes of every code length: city, district, street, community, grid and
+# micro-grid (each also counted as its parent's child). The category/source mix is kept down to
+# the community; a grid's mix is counted from its few events.
 ALL_LENGTHS = (4, 6, 9, 12, 15, 18)
+ROLLUP_LENGTHS = ALL_LENGTHS
+MIX_LENGTHS = (4, 6, 9, 12)
 # Upper bounds (hours) of the handling-time buckets h0 … h10; h11 is everything longer.
 BUCKET_HOURS = (1, 2, 4, 8, 16, 24, 48, 96, 168, 336, 720)
 _OPEN = frozenset(str(s) for s in OPEN_STATES)

@@ -1,9 +1,8 @@
 """Reads of the cockpit: every figure of a node for a period, through the actor's scope.
 
-Nodes down to the community read their rollups (``models.py``): the node's own rows, and the
-rows whose ``parent`` is the node for its children. Grids and micro-grids are small: their
-figures are summed from their raw events with the same contribution function, so a grid's
-cockpit and its community's ranking agree to the event. Answers are cached under the rollups'
+Every node reads its rollups (``models.py``): the node's own rows, and the rows whose
+``parent`` is the node for its children; a grid's category mix is counted from its few events.
+Answers are cached under the rollups'
 version (bumped by every drain that counted a change), so a cached figure is never older than
 the rollups; anything queued is drained before a read.
 """
@@ -12,11 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -38,21 +39,17 @@ from wangge.cockpit.kpis import (  # noqa: F401 (re-exported for the pages and r
     today,
 )
 from wangge.cockpit.models import DAY_COUNTERS, OPEN_COUNTERS, DayCount, MixCount, OpenCount
-from wangge.cockpit.rollups import Deltas
+from wangge.cockpit.rollups import MIX_LENGTHS
 from wangge.core.errors import NotFound, ValidationError
 from wangge.events.enums import OPEN_STATES, Source
 from wangge.events.models import Category, Event
 from wangge.regions import codes as C
 from wangge.regions import selectors as places
 
+_TZ = ZoneInfo(settings.TIME_ZONE)
+
 
 # --- where the counters come from ---------------------------------------------------------------
-def _add(into: dict[str, int], row: dict[str, int]) -> None:
-    for k, v in row.items():
-        if v:
-            into[k] = into.get(k, 0) + v
-
-
 class _Rollups:
     """Counters of a node down to the community, and of its children, from the rollup tables."""
 
@@ -96,6 +93,8 @@ class _Rollups:
         return {r.pop("code"): r for r in rows}
 
     def mix(self, p: Period) -> list[tuple[int, str, int]]:
+        if len(self.code) not in MIX_LENGTHS:
+            return _mix_from_events(self.code, p)
         return list(
             MixCount.objects.filter(code=self.code, day__range=(p.start, p.end))
             .values_list("category_id", "source")
@@ -103,67 +102,23 @@ class _Rollups:
         )
 
 
-class _Raw:
-    """The same counters for a grid or micro-grid, summed from its events."""
-
-    def __init__(self, code: str):
-        from wangge.cockpit.services import event_images
-
-        self.code = code
-        child = len(code) + 3
-        self.d = Deltas(lengths=(len(code), child), mix_lengths=(len(code),))
-        for img in event_images(Event.objects.filter(**C.prefix_filter(code, "grid_code"))):
-            self.d.add(img)
-
-    def _days(self, code: str, p: Period):
-        for (c, d), row in self.d.day.items():
-            if c == code and p.start <= d <= p.end:
-                yield d, row
-
-    def node(self, p: Period) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for _d, row in self._days(self.code, p):
-            _add(out, row)
-        return out
-
-    def series(self, p: Period) -> dict[date, dict[str, int]]:
-        return {d: dict(row) for d, row in self._days(self.code, p)}
-
-    def children(self, p: Period) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = defaultdict(dict)
-        for (c, d), row in self.d.day.items():
-            if len(c) > len(self.code) and p.start <= d <= p.end:
-                _add(out[c], row)
-        return dict(out)
-
-    def open_node(self) -> dict[str, int]:
-        out = dict.fromkeys(OPEN_COUNTERS, 0)
-        for (c, _s), row in self.d.open.items():
-            if c == self.code:
-                _add(out, row)
-        return out
-
-    def open_by_state(self) -> dict[str, int]:
-        mine = ((s, row["open"]) for (c, s), row in self.d.open.items() if c == self.code)
-        return {s: n for s, n in mine if n}
-
-    def open_children(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = defaultdict(dict)
-        for (c, _s), row in self.d.open.items():
-            if len(c) > len(self.code):
-                _add(out[c], row)
-        return dict(out)
-
-    def mix(self, p: Period) -> list[tuple[int, str, int]]:
-        return [
-            (cat, src, n)
-            for (c, d, cat, src), n in self.d.mix.items()
-            if c == self.code and p.start <= d <= p.end and n
-        ]
+def _mix_from_events(code: str, p: Period) -> list[tuple[int, str, int]]:
+    """A grid's (or micro-grid's) reports of the period by category and source, counted from
+    its events as ``MixCount`` counts them: on the local day each was reported."""
+    start = datetime.combine(p.start, time.min, tzinfo=_TZ)
+    end = datetime.combine(p.end + timedelta(days=1), time.min, tzinfo=_TZ)
+    return list(
+        Event.objects.filter(
+            **C.prefix_filter(code, "grid_code"), reported_at__gte=start, reported_at__lt=end
+        )
+        .order_by()
+        .values_list("category_id", "source")
+        .annotate(n=Count("id"))
+    )
 
 
-def _source(code: str):
-    return _Rollups(code) if len(code) <= 12 else _Raw(code)
+def _source(code: str) -> _Rollups:
+    return _Rollups(code)
 
 
 # --- access and caching ------------------------------------------------------------------------
@@ -199,7 +154,7 @@ def cockpit_root(*, actor) -> str:
 def cockpit_node(*, actor, code: str) -> dict[str, Any]:
     """The node, the way up (breadcrumbs: links only where in scope) and its children."""
     code = _node(actor, code)
-    place = places.place_get(actor=actor, code=code)
+    place = places.place_get(actor=actor, code=code, geometry=False)
     scope = scope_for(actor)
     return {
         "code": place.code,
@@ -251,10 +206,10 @@ def cockpit_summary(*, actor, code: str, period: Period) -> dict[str, Any]:
 def cockpit_children(*, actor, code: str, period: Period) -> list[dict[str, Any]]:
     """Every child of the node with its KPIs (children without events have zeros): the
     ranking table and the choropleth."""
-    node = cockpit_node(actor=actor, code=code)
-    code = node["code"]
+    code = _node(actor, code)
 
     def build():
+        node = cockpit_node(actor=actor, code=code)
         src = _source(code)
         days, opn = src.children(period), src.open_children()
         rows = []
@@ -297,9 +252,7 @@ def cockpit_mix(*, actor, code: str, period: Period, top: int = 8) -> dict[str, 
 
     def build():
         rows = _source(code).mix(period)
-        cats = {
-            c.pk: c.parent or c for c in Category.objects.select_related("parent").all()
-        }
+        cats = {c.pk: c.parent or c for c in Category.objects.select_related("parent").all()}
         by_cat: dict[str, int] = defaultdict(int)
         by_src: dict[str, int] = defaultdict(int)
         for cat, src, n in rows:
@@ -333,32 +286,35 @@ def _open_events(actor, code: str):
 
 def cockpit_events(*, actor, code: str, kind: str = "overdue", limit: int = 50) -> list[Event]:
     """Open events under the node that are overdue (``kind=overdue``, earliest deadline first)
-    or supervised (``kind=supervised``)."""
+    or supervised (``kind=supervised``). Read through partial indexes in the list's order
+    (``events.Event.Meta.indexes``) and cached under the rollups' version like every figure:
+    an event that falls overdue, is supervised or changes its deadline changes the counters."""
     code = _node(actor, code)
-    qs = _open_events(actor, code).select_related("category")
-    if kind == "supervised":
-        qs = qs.filter(supervised=True).order_by("handle_due", "id")
-    elif kind == "overdue":
-        qs = qs.filter(overdue=True).order_by("handle_due", "id")
-    else:
+    if kind not in ("overdue", "supervised"):
         raise ValidationError(
             _("Unknown list %(k)s: use overdue or supervised.") % {"k": kind[:20]},
         )
-    return list(qs[: max(1, min(limit, 200))])
+    limit = max(1, min(limit, 200))
+
+    def build():
+        qs = _open_events(actor, code).filter(**{kind: True}).select_related("category")
+        return list(qs.order_by("handle_due", "id")[:limit])
+
+    return _cached(f"events:{kind}:{limit}", code, None, build)
 
 
 def cockpit_markers(*, actor, code: str, limit: int = 3000) -> dict[str, Any]:
     """Open events under the node with a position (overdue first, then the newest), for the
-    map's clustered markers; ``total`` says how many there are in all."""
+    map's clustered markers; ``total`` says how many events are open under the node in all
+    (from the rollups: the markers are the first ``limit`` of them)."""
     code = _node(actor, code)
 
     def build():
         qs = _open_events(actor, code).filter(lon__isnull=False, lat__isnull=False)
-        total = qs.count()
         rows = qs.order_by("-overdue", "-reported_at").values_list(
             "id", "number", "title", "lon", "lat", "overdue", "state"
         )[:limit]
-        return {"total": total, "events": [list(r) for r in rows]}
+        return {"total": _source(code).open_node()["open"], "events": [list(r) for r in rows]}
 
     return _cached("markers", code, None, build)
 
@@ -369,9 +325,13 @@ def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[s
     this and reloads its figures when the version moves."""
     code = _node(actor, code)
     version = services.drained_version()
-    qs = scope_for(actor).filter(
-        Event.objects.filter(**C.prefix_filter(code, "grid_code")), "grid_code"
-    ).select_related("category")
+    # the city holds every event: no range on the grid code, so the newest come straight from
+    # the primary key's and the report time's indexes (SQLite would sort the city otherwise)
+    if code == C.CITY_CODE:
+        events = Event.objects.all()
+    else:
+        events = Event.objects.filter(**C.prefix_filter(code, "grid_code"))
+    qs = scope_for(actor).filter(events, "grid_code").select_related("category")
     limit = max(1, min(limit, 100))
     last_id = qs.order_by("-pk").values_list("pk", flat=True).first() or 0
     if after:

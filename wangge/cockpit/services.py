@@ -29,26 +29,44 @@ from wangge.core import audit
 from wangge.core.http import is_busy
 
 DRAIN_BATCH = 5_000
-_CHUNK = 500  # rows per INSERT … ON CONFLICT statement
+# What a cockpit read counts itself before answering (a few ms); a larger backlog (a bulk import,
+# a rebuild) is the worker's, and the read answers from the figures counted so far.
+INLINE_DRAIN = 2_000
+_CHUNK = 500  # rows per INSERT … ON CONFLICT statement (SQLite)
+_PG_CHUNK = 50_000  # rows per statement as arrays (PostgreSQL)
 
 
-def _upsert(table: str, keys: tuple[str, ...], counters: tuple[str, ...], rows: list[tuple]):
-    """Add ``counters`` to the rows of ``table`` with ``keys``, creating missing ones (one
-    statement per chunk; ``INSERT … ON CONFLICT … DO UPDATE SET c = c + excluded.c`` on both
-    engines)."""
+def _upsert(model, keys: tuple[str, ...], counters: tuple[str, ...], rows: list[tuple]):
+    """Add ``counters`` to the rows of ``model``'s table with ``keys``, creating missing ones:
+    ``INSERT … ON CONFLICT … DO UPDATE SET c = c + excluded.c`` on both engines. PostgreSQL
+    gets every row in one statement as one array a column (``unnest``: the driver sends a few
+    arrays instead of parsing thousands of placeholders); SQLite a chunk of VALUES at a time.
+    The keys of ``rows`` are distinct (a statement may not update a row twice)."""
     if not rows:
         return
+    table = model._meta.db_table
     cols = keys + counters
-    one = "(" + ", ".join(["%s"] * len(cols)) + ")"
     conflict = ", ".join(k for k in keys if k != "parent")
     sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
+    head = f"INSERT INTO {table} ({', '.join(cols)}) "
+    tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
     with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            fields = {f.column: f for f in model._meta.concrete_fields}
+            types = [fields[c].db_type(connection).split("(")[0] + "[]" for c in cols]
+            arrays = ", ".join(f"%s::{t}" for t in types)
+            for i in range(0, len(rows), _PG_CHUNK):
+                chunk = rows[i : i + _PG_CHUNK]
+                cur.execute(
+                    head + f"SELECT * FROM unnest({arrays})" + tail,
+                    [list(column) for column in zip(*chunk, strict=True)],
+                )
+            return
+        one = "(" + ", ".join(["%s"] * len(cols)) + ")"
         for i in range(0, len(rows), _CHUNK):
             chunk = rows[i : i + _CHUNK]
             cur.execute(
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
-                + ", ".join([one] * len(chunk))
-                + f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}",
+                head + "VALUES " + ", ".join([one] * len(chunk)) + tail,
                 [v for row in chunk for v in row],
             )
 
@@ -61,7 +79,7 @@ def _apply(deltas: Deltas) -> bool:
     adapt = connection.ops.adapt_datefield_value
     parents = deltas.parents
     _upsert(
-        DayCount._meta.db_table,
+        DayCount,
         ("code", "parent", "day"),
         DAY_COUNTERS,
         [
@@ -70,13 +88,13 @@ def _apply(deltas: Deltas) -> bool:
         ],
     )
     _upsert(
-        MixCount._meta.db_table,
+        MixCount,
         ("code", "day", "category_id", "source"),
         ("reported",),
         [(code, adapt(d), cat, src, n) for (code, d, cat, src), n in sorted(mix.items())],
     )
     _upsert(
-        OpenCount._meta.db_table,
+        OpenCount,
         ("code", "parent", "state"),
         OPEN_COUNTERS,
         [
@@ -124,15 +142,23 @@ def rollups_drain(*, batch: int = DRAIN_BATCH, limit: int | None = None) -> int:
 
 
 def drained_version() -> int:
-    """Count what is queued, then the rollups' version (the key of every cached answer)."""
-    if pending():
-        try:
-            rollups_drain(limit=50_000)
-        except DatabaseError as exc:
-            # another writer holds the database: the figures as counted so far (the worker
-            # and the next read count the rest)
-            if not is_busy(exc):
-                raise
+    """Count what is queued, then the rollups' version (the key of every cached answer). One
+    query when nothing is queued (the version and whether anything is, together)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT (SELECT version FROM {RollupState._meta.db_table} WHERE id = 1), "
+            f"EXISTS (SELECT 1 FROM {EventChange._meta.db_table})"
+        )
+        current, queued = cur.fetchone()
+    if not queued:
+        return current or 0
+    try:
+        rollups_drain(limit=INLINE_DRAIN)
+    except DatabaseError as exc:
+        # another writer holds the database: the figures as counted so far (the worker and
+        # the next read count the rest)
+        if not is_busy(exc):
+            raise
     return version()
 
 

@@ -77,15 +77,16 @@ def node(request, code: str):
     if kpi not in selectors.KPI_BY_KEY:
         kpi = "on_time_rate"
     summary = selectors.cockpit_summary(actor=post, code=info["code"], period=period)
-    cards = [
-        {"kpi": k, **summary["kpis"][k.key]}
-        for k in selectors.KPIS
-    ]
+    cards = [{"kpi": k, **summary["kpis"][k.key]} for k in selectors.KPIS]
     context = {
         "node": info,
         "period": period,
-        "periods": [("today", _("Today")), ("7d", _("7 days")), ("30d", _("30 days")),
-                    ("90d", _("90 days"))],
+        "periods": [
+            ("today", _("Today")),
+            ("7d", _("7 days")),
+            ("30d", _("30 days")),
+            ("90d", _("90 days")),
+        ],
         "kpi": kpi,
         "kpis": selectors.KPIS,
         "cards": cards,

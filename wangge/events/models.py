@@ -13,7 +13,18 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from wangge.accounts.enums import UnitKind
-from wangge.events.enums import EventAction, EventState, HandlingLevel, Notice, Source, Urgency
+from wangge.events.enums import (
+    OPEN_STATES,
+    EventAction,
+    EventState,
+    HandlingLevel,
+    Notice,
+    Source,
+    Urgency,
+)
+
+# Events that still need work (the condition of the partial indexes the cockpit reads).
+_OPEN = models.Q(state__in=OPEN_STATES)
 
 
 class Category(models.Model):
@@ -165,6 +176,35 @@ class Event(models.Model):
             models.Index(fields=["state", "overdue", "handle_due"], name="event_state_due"),
             models.Index(fields=["state", "warned", "warn_at"], name="event_state_warn"),
             models.Index(fields=["unit", "state"], name="event_unit_state"),
+            # The cockpit's lists of open events (overdue, supervised: earliest deadline first)
+            # and its map markers (overdue, then newest), for the whole city or any subtree:
+            # small partial indexes in the lists' order, with the grid code in the key so a
+            # subtree is filtered inside the index; by grid first for a small subtree.
+            models.Index(
+                fields=["handle_due", "id", "grid_code"],
+                condition=_OPEN & models.Q(overdue=True),
+                name="event_open_overdue",
+            ),
+            models.Index(
+                fields=["grid_code", "handle_due"],
+                condition=_OPEN & models.Q(overdue=True),
+                name="event_open_overdue_grid",
+            ),
+            models.Index(
+                fields=["handle_due", "id", "grid_code"],
+                condition=_OPEN & models.Q(supervised=True),
+                name="event_open_supervised",
+            ),
+            models.Index(
+                fields=["grid_code", "handle_due"],
+                condition=_OPEN & models.Q(supervised=True),
+                name="event_open_supervised_grid",
+            ),
+            models.Index(
+                fields=["overdue", "reported_at", "grid_code"],
+                condition=_OPEN & models.Q(lon__isnull=False),
+                name="event_open_markers",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -24,14 +24,16 @@ from wangge.regions.locator import get_locator, parse_point
 from wangge.regions.models import Grid, Place, Region, Zone
 
 
-def place_get(*, actor, code: str) -> Place:
-    """A region or grid by code; ``NotFound`` when there is none or it is out of scope."""
+def place_get(*, actor, code: str, geometry: bool = True) -> Place:
+    """A region or grid by code; ``NotFound`` when there is none or it is out of scope.
+    ``geometry=False`` leaves the boundary unread (a district's is large)."""
     code = C.normalize(code)
     if not code.isdigit() or len(code) not in C.LENGTH_LEVELS:
         raise NotFound(_("No place has the code %(code)s.") % {"code": code})
     scope_for(actor).check(code)
     model = Grid if len(code) >= 15 else Region
-    place = model.objects.filter(code=code).first()
+    qs = model.objects.filter(code=code)
+    place = (qs if geometry else qs.defer("geometry")).first()
     if place is None:
         raise NotFound(_("No place has the code %(code)s.") % {"code": code})
     return place
