@@ -96,3 +96,13 @@ def episode_get(*, actor, episode_id) -> Episode:
     if ep is None or not may_view(actor=actor) or not scope_for(actor).covers(ep.camera.grid_code):
         raise NotFound(_("No such episode."))
     return ep
+
+
+def open_episode_cameras(*, actor, camera_ids: list[int]) -> list[int]:
+    """Which of these cameras (in scope) have an open episode now."""
+    visible = _visible(actor).filter(pk__in=camera_ids).values("pk")
+    return list(
+        Episode.objects.filter(camera_id__in=visible, state="open")
+        .values_list("camera_id", flat=True)
+        .distinct()
+    )
