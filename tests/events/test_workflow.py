@@ -14,7 +14,7 @@ from wangge.core.errors import ApplicationError
 from wangge.events import services
 from wangge.events.enums import EventAction, EventState
 from wangge.events.models import Event, EventLog
-from wangge.events.workflow import TRANSITIONS
+from wangge.events.workflow import TRANSITIONS, allowed_actions
 
 pytestmark = pytest.mark.django_db
 
@@ -154,7 +154,7 @@ def test_every_transition_writes_one_log_row(post_of):
     assert e.state == S.DISPATCHED and e.unit.code == "JJ-CG" and e.handle_due > e.dispatched_at
 
 
-def test_system_may_dispatch_and_escalate_only(post_of):
+def test_system_may_dispatch_escalate_and_verify_what_a_machine_found(post_of):
     e, _ = services.event_report(
         actor=post_of("micro"), source="patrol", category="0303", title="单车堆积", grid_code=MICRO
     )
@@ -163,6 +163,27 @@ def test_system_may_dispatch_and_escalate_only(post_of):
     services.event_transition(actor=SYSTEM, event=e, action="escalate", note="超期自动上报")
     e.refresh_from_db()
     assert e.level == "street" and e.escalations == 1 and e.state == S.ACCEPTED
+    # verification: the platform only closes what a camera or a sensor reported
+    for source, may in (("patrol", False), ("camera", True), ("sensor", True)):
+        ev, _ = services.event_report(
+            actor=post_of("micro") if source == "patrol" else SYSTEM,
+            source=source,
+            category="0303",
+            title="单车堆积",
+            grid_code=MICRO,
+        )
+        Event.objects.filter(pk=ev.pk).update(state=S.HANDLED)
+        ev.refresh_from_db()
+        assert (EventAction.VERIFY_PASS in allowed_actions(SYSTEM, ev)) is may, source
+        if may:
+            services.event_transition(actor=SYSTEM, event=ev, action="verify_pass", note="自动核查")
+            ev.refresh_from_db()
+            assert ev.state == S.CLOSED
+        else:
+            with pytest.raises(ApplicationError):
+                services.event_transition(actor=SYSTEM, event=ev, action="verify_pass")
+            # people verify whatever reported it
+            assert EventAction.VERIFY_PASS in allowed_actions(post_of("grid"), ev)
 
 
 def test_spot_checks_only_on_spot_resolutions_once(post_of):

@@ -478,7 +478,7 @@ def event_transition(
                 raise NotFound(_("No such event."))
         t = W.transition_for(e.state, action)
         kinds = W.actor_kinds(actor, e)
-        if t is None or not (kinds & t.actors) or not W.guard_ok(t, e):
+        if t is None or not (kinds & t.actors) or not W.guard_ok(t, e, kinds):
             raise IllegalAction(
                 _("%(action)s is not possible now: the event is %(state)s.")
                 % {"action": action.label, "state": EventState(e.state).label},
@@ -947,7 +947,7 @@ def _escalate_many(rows: list[Event], now: datetime, to: _Recipients) -> int:
     logs, notes, audits = [], [], []
     for e in rows:
         t = W.transition_for(e.state, EventAction.ESCALATE)
-        if t is None or W.Actor.SYSTEM not in t.actors or not W.guard_ok(t, e):
+        if t is None or W.Actor.SYSTEM not in t.actors or not W.guard_ok(t, e, {W.Actor.SYSTEM}):
             continue
         frm = e.state
         logdata = _escalate(e, now, due_cache)

@@ -9,7 +9,8 @@ fields it requires. Who is one of a few *actor kinds*, resolved against the even
 - ``SUPERIOR`` — a dispatcher of a level above the event's handling level covering it;
 - ``UNIT`` — a handler of the unit the event is dispatched to;
 - ``GRID`` — a grid or micro-grid worker whose place covers the event's grid;
-- ``SYSTEM`` — the platform itself (the deadline sweep, automatic dispatch).
+- ``SYSTEM`` — the platform itself (the deadline sweep, automatic dispatch, a camera that sees
+  the problem gone: 自动核查).
 
 Services, the API, the pages (which buttons to show) and the tests all read this table; nothing
 else decides what may happen to an event.
@@ -21,7 +22,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from wangge.accounts.enums import Role
-from wangge.events.enums import LEVEL_CODE_LENGTH, LEVEL_ORDER, EventAction, HandlingLevel
+from wangge.events.enums import (
+    LEVEL_CODE_LENGTH,
+    LEVEL_ORDER,
+    EventAction,
+    HandlingLevel,
+    Source,
+)
 from wangge.events.enums import EventState as S
 
 SAME = "="
@@ -44,17 +51,27 @@ class Transition:
     actors: frozenset[Actor]
     requires: tuple[str, ...] = ()
     guard: str = ""  # a condition on the event beyond its state (see GUARDS)
+    system_guard: str = ""  # a further condition when the platform itself takes the action
 
 
 # Conditions some transitions need besides the state.
 GUARDS = {
     "extension_asked": lambda e: (e.extension_hours or 0) > 0,
     "on_spot": lambda e: bool(e.on_spot),
+    # what a machine found, a machine may check: an AI camera that sees the fire lane clear
+    # again, a sensor back to normal (people verify everything else)
+    "machine_found": lambda e: e.source in (Source.CAMERA, Source.SENSOR),
 }
 
 
-def guard_ok(t: Transition, event) -> bool:
-    return not t.guard or GUARDS[t.guard](event)
+def guard_ok(t: Transition, event, kinds: set[Actor] | None = None) -> bool:
+    """Whether the event meets the transition's conditions beyond its state; ``kinds`` (what
+    the actor is to the event): the platform alone also meets ``system_guard``."""
+    if t.guard and not GUARDS[t.guard](event):
+        return False
+    if t.system_guard and kinds == {Actor.SYSTEM}:
+        return GUARDS[t.system_guard](event)
+    return True
 
 
 _D = frozenset({Actor.DISPATCHER})
@@ -71,7 +88,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition((S.DISPATCHED,), EventAction.ACKNOWLEDGE, S.ACKNOWLEDGED, _U),
     Transition((S.DISPATCHED, S.ACKNOWLEDGED), EventAction.RETURN, S.ACCEPTED, _U, ("note",)),
     Transition((S.ACKNOWLEDGED,), EventAction.HANDLE, S.HANDLED, _U, ("note",)),
-    Transition((S.HANDLED,), EventAction.VERIFY_PASS, S.CLOSED, _CHECKERS),
+    Transition(
+        (S.HANDLED,),
+        EventAction.VERIFY_PASS,
+        S.CLOSED,
+        _CHECKERS | {Actor.SYSTEM},
+        system_guard="machine_found",
+    ),
     Transition((S.HANDLED,), EventAction.VERIFY_FAIL, S.DISPATCHED, _CHECKERS, ("note",)),
     Transition(
         (S.REPORTED, *_ACTIVE),
@@ -175,7 +198,7 @@ def allowed_actions(post, event) -> list[EventAction]:
         if (
             event.state in t.sources
             and kinds & t.actors
-            and guard_ok(t, event)
+            and guard_ok(t, event, kinds)
             and t.action not in out
         ):
             out.append(t.action)
