@@ -1,0 +1,378 @@
+"""The one pipeline every message goes through, whatever the transport (HTTP or MQTT).
+
+``messages_ingest(messages=[Inbound, …])`` answers one ``Outcome`` per message, in input
+order, and writes the whole batch in one transaction with a constant number of statements:
+
+1. parse and check every body (``schema.parse_payload``, the event against the channel, the
+   device id in the topic/header against the payload's) — no query;
+2. fetch the batch's devices in one query, locked in id order (two bridges splitting one
+   device's messages never deadlock on its row);
+3. insert the message rows in one ``INSERT … ON CONFLICT (device, seq) DO NOTHING RETURNING``
+   — the rows it returns are the new ones, every other one was stored before (a retried batch
+   after a crash between storing and acknowledging answers "duplicate" for each);
+4. update the devices' last message, heartbeat, door activity, battery, firmware and status in
+   one statement;
+5. raise or repeat an alarm for each new alarm message (alarms are rare: a few queries each);
+6. write the dead letters (malformed, schema, unknown or disabled device, mismatched id or type,
+   duplicate) in one statement, with the reason and the raw body (bounded).
+
+Bad input never raises: it is answered "dead" (or "duplicate") and kept for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from wangge.perception.enums import DeadReason, DeviceStatus
+from wangge.perception.models import DEAD_BODY_CHARS, DeadLetter, Device, DeviceMessage
+from wangge.perception.schema import (
+    DOOR_OPEN,
+    Channel,
+    Inbound,
+    Outcome,
+    PayloadError,
+    channel_check,
+    parse_payload,
+    valid_device_id,
+)
+
+CHUNK = 1_000  # rows per statement on SQLite (its bound-parameter limit)
+
+STORED, DUPLICATE, DEAD = "stored", "duplicate", "dead"
+
+
+def _dead_row(m: Inbound, reason: str, detail: str, device: Device | None, at: datetime):
+    body = m.body[: DEAD_BODY_CHARS * 4].decode("utf-8", "replace")[:DEAD_BODY_CHARS]
+    ref = m.device_id if isinstance(m.device_id, str) else ""
+    return DeadLetter(
+        received_at=m.received_at or at,
+        transport=str(m.transport)[:4],
+        channel=str(m.channel)[:10],
+        device_ref=ref[:64],
+        device=device,
+        grid_code=device.grid_code if device else "",
+        reason=reason,
+        detail=detail[:200],
+        body=body,
+        body_size=len(m.body),
+    )
+
+
+def dead_letter_store(
+    *, inbound: Inbound, reason: str, detail: str = "", at: datetime | None = None
+) -> DeadLetter:
+    """Keep a message refused before parsing (an HTTP request with a wrong signature or an
+    expired timestamp) with the reason and its raw body."""
+    at = at or timezone.now()
+    DeadReason(reason)  # an enum value, never a free string
+    device = None
+    if valid_device_id(inbound.device_id):
+        device = Device.objects.filter(device_id=inbound.device_id).only("id", "grid_code").first()
+    row = _dead_row(inbound, reason, detail, device, at)
+    row.save(force_insert=True)
+    return row
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def messages_ingest(*, messages: Sequence[Inbound], at: datetime | None = None) -> list[Outcome]:
+    """Store a batch of inbound messages; one ``Outcome`` per message in input order.
+
+    ``at`` is the processing time (when alarms are raised and their escalation clock starts);
+    each message keeps its own ``received_at``. One transaction; a constant number of queries
+    for a batch without alarms."""
+    at = at or timezone.now()
+    outcomes: list[Outcome | None] = [None] * len(messages)
+    dead: list[tuple[int, str, str]] = []  # (index, reason, detail)
+    ok: list[tuple[int, Inbound, dict]] = []
+    for i, m in enumerate(messages):
+        try:
+            payload = parse_payload(m.body)
+            channel_check(payload, m.channel)
+        except PayloadError as exc:
+            dead.append((i, exc.reason, exc.detail))
+            continue
+        if payload["device"] != m.device_id:
+            dead.append((i, DeadReason.DEVICE_MISMATCH, f"payload names {payload['device']!r}"))
+            continue
+        ok.append((i, m, payload))
+
+    wanted = {m.device_id for m in messages if valid_device_id(m.device_id)}
+    with transaction.atomic():
+        devices: dict[str, Device] = {}
+        if wanted:
+            devices = {
+                d.device_id: d
+                for d in Device.objects.select_for_update()
+                .filter(device_id__in=wanted)
+                .only("id", "device_id", "type", "status", "grid_code", "house_id")
+                .order_by("id")
+            }
+        fresh: list[tuple[int, Inbound, dict, Device]] = []
+        seen: set[tuple[int, int]] = set()
+        for i, m, payload in ok:
+            device = devices.get(m.device_id)
+            if device is None:
+                dead.append((i, DeadReason.UNKNOWN_DEVICE, "no device has this id"))
+            elif device.status == DeviceStatus.DISABLED:
+                dead.append((i, DeadReason.DISABLED, "the device is disabled"))
+            elif payload["type"] != device.type:
+                dead.append(
+                    (
+                        i,
+                        DeadReason.TYPE_MISMATCH,
+                        f"registered as {device.type}, not {payload['type']}",
+                    )
+                )
+            elif (device.pk, payload["seq"]) in seen:
+                dead.append((i, DeadReason.DUPLICATE, f"seq {payload['seq']} twice in the batch"))
+            else:
+                seen.add((device.pk, payload["seq"]))
+                fresh.append((i, m, payload, device))
+
+        new_ids = _insert_messages(fresh)
+        stored: list[tuple[int, Inbound, dict, Device, int]] = []
+        for i, m, payload, device in fresh:
+            pk = new_ids.get((device.pk, payload["seq"]))
+            if pk is None:
+                dead.append((i, DeadReason.DUPLICATE, f"seq {payload['seq']} already stored"))
+            else:
+                stored.append((i, m, payload, device, pk))
+                outcomes[i] = Outcome(status=STORED, message_id=pk)
+        _update_devices(stored)
+
+        rows = []
+        for i, reason, detail in dead:
+            m = messages[i]
+            rows.append(_dead_row(m, reason, detail, devices.get(m.device_id), at))
+            status = DUPLICATE if reason == DeadReason.DUPLICATE else DEAD
+            outcomes[i] = Outcome(status=status, reason=reason)
+        if rows:
+            DeadLetter.objects.bulk_create(rows, batch_size=CHUNK)
+    return outcomes  # type: ignore[return-value]
+
+
+_MESSAGE_COLUMNS = (
+    "device_id",
+    "seq",
+    "channel",
+    "event",
+    "value",
+    "battery",
+    "sent_at",
+    "received_at",
+    "transport",
+)
+_PG_TYPES = (
+    "bigint",
+    "bigint",
+    "varchar",
+    "varchar",
+    "varchar",
+    "smallint",
+    "timestamptz",
+    "timestamptz",
+    "varchar",
+)
+
+
+def _insert_messages(fresh) -> dict[tuple[int, int], int]:
+    """Insert the message rows that are new; ``{(device pk, seq): message id}`` of those."""
+    if not fresh:
+        return {}
+    table = DeviceMessage._meta.db_table
+    cols = ", ".join(_MESSAGE_COLUMNS)
+    tail = "ON CONFLICT (device_id, seq) DO NOTHING RETURNING id, device_id, seq"
+    rows = [
+        (
+            device.pk,
+            payload["seq"],
+            m.channel,
+            payload["event"],
+            _value_text(payload["value"])[:100],
+            payload["battery"],
+            payload["time"],
+            m.received_at,
+            str(m.transport)[:4],
+        )
+        for _i, m, payload, device in fresh
+    ]
+    out: dict[tuple[int, int], int] = {}
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            arrays = [list(col) for col in zip(*rows, strict=True)]
+            unnest = ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
+            cur.execute(
+                f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({unnest}) {tail}",  # noqa: S608
+                arrays,
+            )
+            for pk, device_id, seq in cur.fetchall():
+                out[(device_id, seq)] = pk
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            marks = "(" + ", ".join(["%s"] * len(_MESSAGE_COLUMNS)) + ")"
+            for start in range(0, len(rows), CHUNK):
+                chunk = rows[start : start + CHUNK]
+                params: list[Any] = []
+                for r in chunk:
+                    params.extend((*r[:6], adapt(r[6]), adapt(r[7]), r[8]))
+                values = ", ".join([marks] * len(chunk))
+                cur.execute(
+                    f"INSERT INTO {table} ({cols}) VALUES {values} {tail}",  # noqa: S608
+                    params,
+                )
+                for pk, device_id, seq in cur.fetchall():
+                    out[(device_id, seq)] = pk
+    return out
+
+
+def _later(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def _update_devices(stored) -> None:
+    """One statement: each device's newest message, heartbeat and door opening (never moving
+    back), battery, firmware and signal of its highest sequence number that carried them, and
+    offline → online."""
+    if not stored:
+        return
+    per: dict[int, dict[str, Any]] = {}
+    for _i, m, payload, device, _pk in sorted(stored, key=lambda s: s[2]["seq"]):
+        d = per.setdefault(
+            device.pk,
+            {"seen": None, "hb": None, "act": None, "battery": None, "fw": None, "rssi": None},
+        )
+        d["seen"] = _later(d["seen"], m.received_at)
+        if m.channel == Channel.HEARTBEAT:
+            d["hb"] = _later(d["hb"], m.received_at)
+        if m.channel == Channel.STATUS and payload["event"] == DOOR_OPEN:
+            d["act"] = _later(d["act"], payload["time"])
+        for key, src in (("battery", "battery"), ("fw", "firmware"), ("rssi", "rssi")):
+            if payload[src] is not None:
+                d[key] = payload[src]
+    ids = sorted(per)
+    rows = [
+        (
+            pk,
+            per[pk]["seen"],
+            per[pk]["hb"],
+            per[pk]["act"],
+            per[pk]["battery"],
+            per[pk]["fw"],
+            per[pk]["rssi"],
+        )
+        for pk in ids
+    ]
+    table = Device._meta.db_table
+    offline, online = DeviceStatus.OFFLINE.value, DeviceStatus.ONLINE.value
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            arrays = [list(col) for col in zip(*rows, strict=True)]
+            cur.execute(
+                f"""UPDATE {table} AS d SET
+                    last_seen_at = GREATEST(d.last_seen_at, v.seen),
+                    last_heartbeat_at = GREATEST(d.last_heartbeat_at, v.hb),
+                    last_activity_at = GREATEST(d.last_activity_at, v.act),
+                    battery = COALESCE(v.battery, d.battery),
+                    firmware = COALESCE(v.fw, d.firmware),
+                    rssi = COALESCE(v.rssi, d.rssi),
+                    status = CASE WHEN d.status = %s THEN %s ELSE d.status END
+                FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[],
+                            %s::timestamptz[], %s::smallint[], %s::varchar[], %s::smallint[])
+                     AS v(id, seen, hb, act, battery, fw, rssi)
+                WHERE d.id = v.id""",  # noqa: S608
+                [offline, online, *arrays],
+            )
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            marks = "(" + ", ".join(["%s"] * 7) + ")"
+
+            def later(col: str, v: str) -> str:
+                return (
+                    f"CASE WHEN {v} IS NOT NULL AND ({col} IS NULL OR {col} < {v}) "
+                    f"THEN {v} ELSE {col} END"
+                )
+
+            for start in range(0, len(rows), CHUNK):
+                chunk = rows[start : start + CHUNK]
+                params: list[Any] = []
+                for pk, seen, hb, act, battery, fw, rssi in chunk:
+                    params.extend(
+                        (
+                            pk,
+                            adapt(seen),
+                            adapt(hb) if hb else None,
+                            adapt(act) if act else None,
+                            battery,
+                            fw,
+                            rssi,
+                        )
+                    )
+                values = ", ".join([marks] * len(chunk))
+                cur.execute(
+                    f"""WITH v(v_id, v_seen, v_hb, v_act, v_battery, v_fw, v_rssi)
+                    AS (VALUES {values})
+                    UPDATE {table} SET
+                        last_seen_at = {later("last_seen_at", "v_seen")},
+                        last_heartbeat_at = {later("last_heartbeat_at", "v_hb")},
+                        last_activity_at = {later("last_activity_at", "v_act")},
+                        battery = COALESCE(v_battery, battery),
+                        firmware = COALESCE(v_fw, firmware),
+                        rssi = COALESCE(v_rssi, rssi),
+                        status = CASE WHEN status = %s THEN %s ELSE status END
+                    FROM v WHERE {table}.id = v_id""",  # noqa: S608
+                    [*params, offline, online],
+                )
+
+
+def messages_purge(
+    *, now: datetime | None = None, heartbeat_days: int | None = None, dead_days: int | None = None
+) -> dict[str, int]:
+    """Delete heartbeats older than ``WANGGE_SENSING_HEARTBEAT_DAYS`` (default 30) and dead
+    letters older than ``WANGGE_SENSING_DEAD_LETTER_DAYS`` (default 90), in chunks so no long
+    lock is held. Alarm and status messages are kept. Idempotent."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    if heartbeat_days is None:
+        heartbeat_days = int(getattr(settings, "WANGGE_SENSING_HEARTBEAT_DAYS", 30))
+    if dead_days is None:
+        dead_days = int(getattr(settings, "WANGGE_SENSING_DEAD_LETTER_DAYS", 90))
+    out = {"heartbeats": 0, "dead_letters": 0}
+    jobs = (
+        (
+            "heartbeats",
+            DeviceMessage.objects.filter(
+                channel=Channel.HEARTBEAT, received_at__lt=now - timedelta(days=heartbeat_days)
+            ),
+        ),
+        (
+            "dead_letters",
+            DeadLetter.objects.filter(received_at__lt=now - timedelta(days=dead_days)),
+        ),
+    )
+    for name, qs in jobs:
+        while True:
+            ids = list(qs.values_list("id", flat=True)[:10_000])
+            if not ids:
+                break
+            qs.model.objects.filter(id__in=ids).delete()
+            out[name] += len(ids)
+    return out
