@@ -232,7 +232,7 @@ def folder_frames(
             logger.warning("camera-watch: %s is not a readable image, skipped", p.name)
             continue
         at = base + step * i if step is not None else datetime.fromtimestamp(p.stat().st_mtime, UTC)
-        yield Frame(p.name, at, img)
+        yield Frame(f"{folder.name}/{p.name}", at, img)
 
 
 def stream_frames(
@@ -360,6 +360,6 @@ def watch_folder(
         if frames and step is not None and start is None:
             start = frames[0].at  # later files continue the same clock
         feed(camera, frames, detector, summary=summary, out=out)
-        seen.update(f.id for f in frames)
+        seen.update(f.id.rsplit("/", 1)[-1] for f in frames)
         if once or stop.wait(poll):
             return summary
