@@ -86,6 +86,7 @@ def device_register(
                 unit=unit,
                 key_enc=get_keyring().encrypt(key, field=KEY_FIELD),
                 key_set_at=at,
+                created_at=at,
             )
             audit.record(
                 actor=actor,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -94,6 +94,8 @@ def messages_ingest(*, messages: Sequence[Inbound], at: datetime | None = None) 
     ``at`` is the processing time (when alarms are raised and their escalation clock starts);
     each message keeps its own ``received_at``. One transaction; a constant number of queries
     for a batch without alarms."""
+    from wangge.perception import alarms
+
     at = at or timezone.now()
     outcomes: list[Outcome | None] = [None] * len(messages)
     dead: list[tuple[int, str, str]] = []  # (index, reason, detail)
@@ -118,7 +120,15 @@ def messages_ingest(*, messages: Sequence[Inbound], at: datetime | None = None) 
                 d.device_id: d
                 for d in Device.objects.select_for_update()
                 .filter(device_id__in=wanted)
-                .only("id", "device_id", "type", "status", "grid_code", "house_id")
+                .only(
+                    "id",
+                    "device_id",
+                    "type",
+                    "status",
+                    "grid_code",
+                    "house_id",
+                    "heartbeat_seconds",
+                )
                 .order_by("id")
             }
         fresh: list[tuple[int, Inbound, dict, Device]] = []
@@ -153,6 +163,13 @@ def messages_ingest(*, messages: Sequence[Inbound], at: datetime | None = None) 
                 stored.append((i, m, payload, device, pk))
                 outcomes[i] = Outcome(status=STORED, message_id=pk)
         _update_devices(stored)
+
+        for i, m, payload, device, pk in stored:
+            if m.channel == Channel.ALARM:
+                alarm = alarms.alarm_from_message(
+                    device=device, payload=payload, message_id=pk, at=at
+                )
+                outcomes[i].alarm_id = alarm.pk  # type: ignore[union-attr]
 
         rows = []
         for i, reason, detail in dead:
@@ -268,10 +285,12 @@ def _update_devices(stored) -> None:
             if payload[src] is not None:
                 d[key] = payload[src]
     ids = sorted(per)
+    beat = {device.pk: device.heartbeat_seconds for _i, _m, _p, device, _pk in stored}
     rows = [
         (
             pk,
             per[pk]["seen"],
+            per[pk]["seen"] + timedelta(seconds=3 * beat[pk]),
             per[pk]["hb"],
             per[pk]["act"],
             per[pk]["battery"],
@@ -288,21 +307,22 @@ def _update_devices(stored) -> None:
             cur.execute(
                 f"""UPDATE {table} AS d SET
                     last_seen_at = GREATEST(d.last_seen_at, v.seen),
+                    offline_after = GREATEST(d.offline_after, v.oa),
                     last_heartbeat_at = GREATEST(d.last_heartbeat_at, v.hb),
                     last_activity_at = GREATEST(d.last_activity_at, v.act),
                     battery = COALESCE(v.battery, d.battery),
                     firmware = COALESCE(v.fw, d.firmware),
                     rssi = COALESCE(v.rssi, d.rssi),
                     status = CASE WHEN d.status = %s THEN %s ELSE d.status END
-                FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[],
+                FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
                             %s::timestamptz[], %s::smallint[], %s::varchar[], %s::smallint[])
-                     AS v(id, seen, hb, act, battery, fw, rssi)
+                     AS v(id, seen, oa, hb, act, battery, fw, rssi)
                 WHERE d.id = v.id""",  # noqa: S608
                 [offline, online, *arrays],
             )
         else:
             adapt = connection.ops.adapt_datetimefield_value
-            marks = "(" + ", ".join(["%s"] * 7) + ")"
+            marks = "(" + ", ".join(["%s"] * 8) + ")"
 
             def later(col: str, v: str) -> str:
                 return (
@@ -313,11 +333,12 @@ def _update_devices(stored) -> None:
             for start in range(0, len(rows), CHUNK):
                 chunk = rows[start : start + CHUNK]
                 params: list[Any] = []
-                for pk, seen, hb, act, battery, fw, rssi in chunk:
+                for pk, seen, oa, hb, act, battery, fw, rssi in chunk:
                     params.extend(
                         (
                             pk,
                             adapt(seen),
+                            adapt(oa),
                             adapt(hb) if hb else None,
                             adapt(act) if act else None,
                             battery,
@@ -327,10 +348,11 @@ def _update_devices(stored) -> None:
                     )
                 values = ", ".join([marks] * len(chunk))
                 cur.execute(
-                    f"""WITH v(v_id, v_seen, v_hb, v_act, v_battery, v_fw, v_rssi)
+                    f"""WITH v(v_id, v_seen, v_oa, v_hb, v_act, v_battery, v_fw, v_rssi)
                     AS (VALUES {values})
                     UPDATE {table} SET
                         last_seen_at = {later("last_seen_at", "v_seen")},
+                        offline_after = {later("offline_after", "v_oa")},
                         last_heartbeat_at = {later("last_heartbeat_at", "v_hb")},
                         last_activity_at = {later("last_activity_at", "v_act")},
                         battery = COALESCE(v_battery, battery),
@@ -348,8 +370,6 @@ def messages_purge(
     """Delete heartbeats older than ``WANGGE_SENSING_HEARTBEAT_DAYS`` (default 30) and dead
     letters older than ``WANGGE_SENSING_DEAD_LETTER_DAYS`` (default 90), in chunks so no long
     lock is held. Alarm and status messages are kept. Idempotent."""
-    from datetime import timedelta
-
     now = now or timezone.now()
     if heartbeat_days is None:
         heartbeat_days = int(getattr(settings, "WANGGE_SENSING_HEARTBEAT_DAYS", 30))
