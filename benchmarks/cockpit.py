@@ -4,6 +4,8 @@
     python benchmarks/cockpit.py --db sqlite         # SQLite, 1,000,000 events
     python benchmarks/cockpit.py --db both           # one after the other
     python benchmarks/cockpit.py --smoke             # SQLite, 20,000 events, checks only (CI)
+    python benchmarks/cockpit.py --keep              # … and keep the PostgreSQL database
+    python benchmarks/cockpit.py --reuse             # measure again on the kept database
 
 A city without residents: the demo's place tree (every district down to grids, 锦江区 down to
 micro-grids) and the event taxonomy, and a city commander's account. Then ``--events`` events
@@ -1214,14 +1216,59 @@ def rebuild(mode: str, n: int, smoke: bool) -> None:
         fail("the drain left images queued")
 
 
-def run(n: int, reps: int, *, smoke: bool, check: bool, mode: str) -> None:
+def reuse_city():
+    """The kept database (``--keep``): migrated to this checkout, its commander's post; the
+    rollups counted again by the stand-in when a migration queued more than a drain's worth."""
+    from django.core.management import call_command
+
+    from wangge.accounts.models import Post
+    from wangge.cockpit.models import EventChange
+    from wangge.events.models import Event
+
+    call_command("migrate", verbosity=0)
+    post = Post.objects.filter(user__username="bench-commander", is_active=True).first()
+    if post is None or not Event.objects.exists():
+        raise SystemExit("nothing to reuse: run with --keep first")
+    queued = EventChange.objects.count()
+    if queued > 100_000:
+        t = time.perf_counter()
+        sql_rebuild()
+        print(
+            f"  {queued:,} images queued by a migration: counted again by the stand-in in "
+            f"{time.perf_counter() - t:.0f}s"
+        )
+    print(f"  reusing the kept database: {Event.objects.count():,} events")
+    return post
+
+
+def run(n: int, reps: int, *, smoke: bool, check: bool, mode: str, reuse: bool = False) -> None:
     import django
 
     django.setup()
+    from wangge.cockpit import services
+
+    if reuse:
+        post = reuse_city()
+    else:
+        post = generate(n, mode, smoke)
+    if check:
+        t = time.perf_counter()
+        result = services.rollups_check()
+        print(
+            f"  rollups_check over {result.events:,} events: "
+            f"{'no difference' if result.ok else result.mismatches[:3]} "
+            f"({time.perf_counter() - t:.0f}s)"
+        )
+        if not result.ok:
+            fail("rollups_check found differences")
+    measure_all(post, reps, smoke)
+
+
+def generate(n: int, mode: str, smoke: bool):
+    """The city, ``n`` events, their rollups; the commander's post."""
     from django.db import connection
     from django.db.models import Count
 
-    from wangge.cockpit import services
     from wangge.events.models import Event
 
     vendor = connection.vendor
@@ -1259,16 +1306,10 @@ def run(n: int, reps: int, *, smoke: bool, check: bool, mode: str) -> None:
         f"open {open_n:,} of which overdue {overdue.count():,}"
     )
     rebuild(mode, n, smoke)
-    if check:
-        t = time.perf_counter()
-        result = services.rollups_check()
-        print(
-            f"  rollups_check over {result.events:,} events: "
-            f"{'no difference' if result.ok else result.mismatches[:3]} "
-            f"({time.perf_counter() - t:.0f}s)"
-        )
-        if not result.ok:
-            fail("rollups_check found differences")
+    return post
+
+
+def measure_all(post, reps: int, smoke: bool) -> None:
     client = signed_in(post)
     results = measure(client, reps)
     if failures:
@@ -1302,12 +1343,22 @@ def child_env(db_url: str | None, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def one(vendor: str, n: int, reps: int, *, smoke: bool, check: bool, mode: str | None) -> int:
+def one(
+    vendor: str,
+    n: int,
+    reps: int,
+    *,
+    smoke: bool,
+    check: bool,
+    mode: str | None,
+    keep: bool = False,
+    reuse: bool = False,
+) -> int:
     """One database's run, in a process of its own (Django is set up once a process)."""
     tmp = Path(tempfile.mkdtemp(prefix="wangge-cockpit-bench-"))
     pg = vendor == "postgresql"
     try:
-        if pg:
+        if pg and not reuse:
             import psycopg
 
             with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
@@ -1322,9 +1373,11 @@ def one(vendor: str, n: int, reps: int, *, smoke: bool, check: bool, mode: str |
             args.append("--smoke")
         if check:
             args.append("--check")
+        if reuse:
+            args.append("--reuse")
         return subprocess.run(args, env=env, cwd=ROOT).returncode
     finally:
-        if pg:
+        if pg and not (keep or reuse):
             import psycopg
 
             with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
@@ -1346,6 +1399,12 @@ def main() -> None:
         "the app's on SQLite and up to 300,000 events on PostgreSQL, else the stand-in; both "
         "in --smoke)",
     )
+    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database for --reuse")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="PostgreSQL: measure again on the database a --keep run left (migrated first)",
+    )
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inner:
@@ -1357,6 +1416,7 @@ def main() -> None:
             smoke=args.smoke,
             check=args.check or args.smoke,
             mode=args.rebuild,
+            reuse=args.reuse,
         )
         print(f"  run took {time.perf_counter() - t:.0f}s")
         if failures:
@@ -1374,7 +1434,18 @@ def main() -> None:
             f"cockpit benchmark — {n:,} events, {vendor}, {os.cpu_count()} cores, "
             f"load average {os.getloadavg()[0]:.1f}"
         )
-        rc = rc or one(vendor, n, args.reps, smoke=False, check=args.check, mode=args.rebuild)
+        if args.reuse and vendor != "postgresql":
+            continue
+        rc = rc or one(
+            vendor,
+            n,
+            args.reps,
+            smoke=False,
+            check=args.check,
+            mode=args.rebuild,
+            keep=args.keep,
+            reuse=args.reuse,
+        )
     sys.exit(rc)
 
 

@@ -75,10 +75,24 @@ class EventRow(Schema):
     supervised: bool
 
 
+class AlarmRow(Schema):
+    id: int
+    type: str
+    type_label: str
+    state: str
+    state_label: str
+    grid_code: str
+    raised_at: datetime
+    title: str
+    url: str
+
+
 class FeedOut(Schema):
     version: int
     last_id: int
     events: list[EventRow]
+    alarms: list[AlarmRow] | None = None  # for posts that see the sensors
+    sensing: dict[str, int] | None = None
 
 
 def _period(period: str, start: str, end: str) -> selectors.Period:
@@ -151,6 +165,7 @@ def markers(request, code: str):
 
 @router.get("/{code}/feed", response=FeedOut)
 def feed(request, code: str, after: int = 0):
-    """Events reported after ``after`` (an event id) and the rollups' version."""
+    """Events reported after ``after`` (an event id) and the rollups' version; for posts that see
+    the sensors, the latest alarms and the devices' and alarms' counts."""
     out = selectors.cockpit_feed(actor=request.post, code=code, after=after)
     return {**out, "events": [_row(e) for e in out["events"]]}

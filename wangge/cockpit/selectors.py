@@ -322,7 +322,8 @@ def cockpit_markers(*, actor, code: str, limit: int = 3000) -> dict[str, Any]:
 def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[str, Any]:
     """Events under the node with an id above ``after`` (newest first; with ``after=0`` the
     latest reported), ``last_id`` to poll from next, and the rollups' version: a client polls
-    this and reloads its figures when the version moves."""
+    this and reloads its figures when the version moves. For a post that sees the sensors, also
+    the latest alarms (no personal data) and the devices' and alarms' counts now."""
     code = _node(actor, code)
     version = services.drained_version()
     # the city holds every event: no range on the grid code, so the newest come straight from
@@ -338,7 +339,30 @@ def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[s
         rows = list(qs.filter(pk__gt=after).order_by("-pk")[:limit])
     else:
         rows = list(qs.order_by("-reported_at", "-pk")[:limit])
-    return {"version": version, "last_id": max(last_id, after), "events": rows}
+    out = {"version": version, "last_id": max(last_id, after), "events": rows}
+    if has_perm(actor, Perm.SENSING_VIEW):
+        from wangge.perception.selectors import alarm_feed
+
+        out["alarms"] = alarm_feed(actor=actor, code=code, limit=limit)
+        out["sensing"] = cockpit_sensing(actor=actor, code=code)
+    return out
+
+
+def cockpit_sensing(*, actor, code: str) -> dict[str, int] | None:
+    """The node's devices (total, online, offline, low battery) and alarms (open, not yet
+    acknowledged, raised today) for a post that sees the sensors (else None); counted at most
+    every ten seconds however many screens poll."""
+    code = _node(actor, code)
+    if not has_perm(actor, Perm.SENSING_VIEW):
+        return None
+    key = f"cockpit:sensing:{code}"
+    hit = cache.get(key)
+    if hit is None:
+        from wangge.perception.selectors import sensing_counts
+
+        hit = sensing_counts(actor=actor, code=code)
+        cache.set(key, hit, 10)
+    return hit
 
 
 # --- people and workforce ----------------------------------------------------------------------

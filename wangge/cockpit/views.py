@@ -53,6 +53,7 @@ def _labels() -> dict:
         "updated": _("Updated"),
         "offline": _("Connection lost; retrying …"),
         "none": _("None"),
+        "alarm": _("Alarm"),
     }
 
 
@@ -96,8 +97,10 @@ def node(request, code: str):
         "care_levels": CareLevel.choices,
     }
     if g.get("screen") == "1":
+        context["sensing"] = selectors.cockpit_sensing(actor=post, code=info["code"])
         return render(request, "cockpit/screen.html", context)
     context["children"] = selectors.cockpit_children(actor=post, code=info["code"], period=period)
     context["people"] = selectors.cockpit_people(actor=post, code=info["code"])
+    context["sensing"] = selectors.cockpit_sensing(actor=post, code=info["code"])
     context["has_zones"] = info["level"] in ("city", "district") and _has_zones(post, info["code"])
     return render(request, "cockpit/cockpit.html", context)

@@ -308,6 +308,30 @@
       loadMarkers()
     ]);
   }
+  // alarms join the feed at the top, once each (the poll returns the latest every time)
+  var seenAlarms = {};
+  function renderAlarms(list, alarms) {
+    var first = !Object.keys(seenAlarms).length;
+    var html = alarms.filter(function (a) { return !seenAlarms[a.id]; }).map(function (a) {
+      seenAlarms[a.id] = true;
+      return '<li class="alarm' + (first ? "" : " new") + '"><a href="' + esc(a.url) + '"><span class="tag-alarm">' +
+        esc(L10N.alarm) + "</span><b>" + esc(a.type_label) + "</b> " + esc(a.title) + "</a> <small>" +
+        esc(a.state_label) + " · " + esc(new Date(a.raised_at).toLocaleString()) + "</small></li>";
+    }).join("");
+    if (!html) { return; }
+    var empty = list.querySelector("li.empty");
+    if (empty) { list.removeChild(empty); }
+    list.insertAdjacentHTML("afterbegin", html);
+    while (list.children.length > 30) { list.removeChild(list.lastChild); }
+  }
+  function renderSensing(s) {
+    root.querySelectorAll("[data-s]").forEach(function (el) {
+      var v = s[el.dataset.s];
+      if (v === undefined) { return; }
+      el.textContent = Number(v).toLocaleString();
+      if (el.dataset.s === "alarms_open") { el.classList.toggle("alarm-on", v > 0); }
+    });
+  }
   var status = document.getElementById("live-status");
   function poll() {
     getJSON(d.api + "feed?after=" + state.lastId).then(function (f) {
@@ -320,6 +344,8 @@
       } else if (list && state.lastId === 0 && !list.children.length) {
         list.innerHTML = '<li class="empty">' + esc(L10N.none) + "</li>";
       }
+      if (f.alarms && list) { renderAlarms(list, f.alarms); }
+      if (f.sensing) { renderSensing(f.sensing); }
       state.lastId = Math.max(state.lastId, f.last_id);
       if (state.version !== null && f.version !== state.version) { loadFigures(); }
       state.version = f.version;
