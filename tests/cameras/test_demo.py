@@ -68,3 +68,18 @@ def test_the_walkthrough_a_blocked_lane_opens_and_closes_its_own_event(
     assert "closed 1" in capsys.readouterr().out
     e.refresh_from_db()
     assert e.state == "closed"
+
+
+def test_the_sweep_over_the_demo_data(city):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from wangge.cameras.detections import cameras_sweep
+
+    later = timezone.now() + timedelta(hours=1)
+    counts = cameras_sweep(now=later)
+    assert counts["offline"] >= 2 and counts["closed"] == 0
+    assert Camera.objects.get(code="JJ-CAM-001").offline
+    assert not Camera.objects.get(code="JJ-CAM-003").offline  # never posted: nothing to miss
+    assert cameras_sweep(now=later)["offline"] == 0  # flagged once

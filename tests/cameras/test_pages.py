@@ -139,3 +139,41 @@ def test_uploading_the_view_and_serving_it_in_scope(client_as, cams, post_of):
     assert "not" in r.content.decode().lower()  # the image check's message
     r = c.post(f"/cameras/{far.pk}/snapshot/fetch/", follow=True, **EN)
     assert "no snapshot URL" in r.content.decode()
+
+
+def test_fetching_the_view_from_the_cameras_snapshot_url(client_as, post_of):
+    import http.server
+    import socket
+    import threading
+
+    picture = jpeg((30, 30, 200), (320, 240))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            self.wfile.write(picture)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cam, _ = camera(
+            post_of("community"),
+            snapshot_url=f"http://127.0.0.1:{server.server_port}/snapshot.jpg",
+        )
+        r = client_as("community").post(f"/cameras/{cam.pk}/snapshot/fetch/", follow=True, **EN)
+        assert "Picture fetched" in r.content.decode()
+        cam.refresh_from_db()
+        assert cam.snapshot and cam.snapshot_width == 320
+    finally:
+        server.shutdown()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    cam2, _ = camera(post_of("community"), snapshot_url=f"http://127.0.0.1:{closed}/x.jpg")
+    r = client_as("community").post(f"/cameras/{cam2.pk}/snapshot/fetch/", follow=True, **EN)
+    assert "could not be fetched" in r.content.decode()
