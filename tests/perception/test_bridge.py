@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -198,34 +198,21 @@ def _mine():
 
 
 def _cleanup() -> None:
-    """Delete what this module made: its alarms (their notices and events), messages, dead
-    letters and devices."""
-    from wangge.perception.models import DeadLetter
+    """Delete what this module made: its alarms (their notices and events), dead letters,
+    devices and (with them) messages."""
+    from wangge.events.models import Event, Notification
+    from wangge.perception.alarms import alarm_url
+    from wangge.perception.models import Alarm, DeadLetter
 
     devices = list(_mine())
-    try:
-        from wangge.perception.models import Alarm
-    except ImportError:  # pragma: no cover — before alarms exist
-        Alarm = None
-    if Alarm is not None:
-        alarms = Alarm.objects.filter(device__in=devices)
-        _delete_alarms(alarms)
+    alarms = list(Alarm.objects.filter(device__in=devices))
+    events = [a.event_id for a in alarms if a.event_id]
+    Notification.objects.filter(link__in=[alarm_url(a) for a in alarms]).delete()
+    Alarm.objects.filter(pk__in=[a.pk for a in alarms]).delete()
+    Event.objects.filter(pk__in=events).delete()
     DeadLetter.objects.filter(device_ref__startswith=PREFIX).delete()
     for d in devices:
         d.delete()
-
-
-def _delete_alarms(alarms) -> None:
-    from wangge.events.models import Event, Notification
-
-    alarm_list = list(alarms)
-    links = [f"/sensing/alarms/{a.pk}/" for a in alarm_list]
-    event_ids = [a.event_id for a in alarm_list if getattr(a, "event_id", None)]
-    Notification.objects.filter(link__in=links).delete()
-    alarms.delete()
-    if event_ids:
-        Notification.objects.filter(event_id__in=event_ids).delete()
-        Event.objects.filter(pk__in=event_ids).delete()
 
 
 _n = iter(range(1, 1_000_000))
@@ -377,6 +364,37 @@ def test_heartbeats_are_stored_and_update_the_device(broker, publisher, make_dev
     assert sorted(stored_seqs(smoke)) == list(range(1, 21))
     smoke.refresh_from_db()
     assert smoke.battery == 70 and smoke.last_heartbeat_at is not None
+
+
+@needs_broker
+def test_an_alarm_reaches_the_inbox_opens_an_event_and_escalates(broker, publisher, make_device):
+    """A gas alarm over MQTT: stored, an alarm raised with its emergency event, the first
+    responder's notice in the outbox; left unacknowledged past its time (moved forward, not
+    slept) it escalates to the next tier."""
+    from wangge.events.models import Notification
+    from wangge.perception.alarms import alarm_url, alarms_escalate
+    from wangge.perception.models import Alarm
+
+    gas = make_device("gas")
+    with running(broker.url) as bridge:
+        publisher.publish(topic(gas, "alarm"), body(gas, seq=1, event="gas", value=35.5))
+        wait_for(lambda: settled(bridge, 1), "the alarm stored and acknowledged")
+        assert bridge.stats["stored"] == 1
+
+    assert stored_seqs(gas) == [1]
+    alarm = Alarm.objects.get(device=gas)
+    assert (alarm.type, alarm.state, alarm.level, alarm.value) == ("gas", "new", 0, "35.5")
+    assert alarm.event is not None and alarm.event.source == "sensor"
+    first = Notification.objects.filter(link=alarm_url(alarm))
+    assert first.count() >= 1 and {n.kind for n in first} == {"alarm"}
+    notified = {n.post_id for n in first}
+
+    assert alarms_escalate(now=alarm.raised_at + timedelta(minutes=1)) == 0
+    assert alarms_escalate(now=alarm.next_escalation_at + timedelta(seconds=1)) >= 1
+    alarm.refresh_from_db()
+    assert alarm.level == 1
+    escalated = Notification.objects.filter(link=alarm_url(alarm), kind="alarm_escalated")
+    assert escalated.exists() and not notified & {n.post_id for n in escalated}
 
 
 @needs_broker
