@@ -84,14 +84,13 @@ def test_escalation_steps_by_moving_time(city, post_of):
     assert alarms_escalate(now=T0 + timedelta(minutes=5)) == 0  # idempotent
     alarm.refresh_from_db()
     assert alarm.level == 1 and alarm.next_escalation_at == T0 + timedelta(minutes=10)
-    esc = Notification.objects.filter(kind=Notice.ALARM_ESCALATED)
+    mine = Notification.objects.filter(link=f"/sensing/alarms/{alarm.pk}/")
+    esc = mine.filter(kind=Notice.ALARM_ESCALATED)
     assert [n.post_id for n in esc] == [tiers[1][0].pk]
     assert alarms_escalate(now=T0 + timedelta(minutes=10)) == 1
     alarm.refresh_from_db()
     assert alarm.level == 2 and alarm.next_escalation_at is None
-    assert community.pk in Notification.objects.filter(kind=Notice.ALARM_ESCALATED).values_list(
-        "post_id", flat=True
-    )
+    assert community.pk in esc.values_list("post_id", flat=True)
     steps = AlarmStep.objects.filter(alarm=alarm, kind=StepKind.ESCALATED)
     assert steps.count() == 1 + len(tiers[2])
     assert all("5 minutes" in s.note for s in steps)
@@ -105,7 +104,9 @@ def test_acknowledge_stops_escalation(city, post_of):
     assert a.state == AlarmState.ACKNOWLEDGED and a.acknowledged_by_id == micro.pk
     assert alarm_acknowledge(actor=micro, alarm=alarm).state == AlarmState.ACKNOWLEDGED
     assert alarms_escalate(now=T0 + timedelta(hours=1)) == 0
-    assert not Notification.objects.filter(kind=Notice.ALARM_ESCALATED).exists()
+    assert not Notification.objects.filter(
+        kind=Notice.ALARM_ESCALATED, link=f"/sensing/alarms/{alarm.pk}/"
+    ).exists()
 
 
 def test_event_closing_closes_the_alarm(city, post_of):
