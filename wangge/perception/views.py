@@ -321,3 +321,52 @@ def plan(request, alarm_type: str):
         {"p": p, "values": values, "errors": errors, "urgencies": Urgency.choices},
         status=422 if errors else 200,
     )
+
+
+# --- import -------------------------------------------------------------------------------------
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+ERRORS_SHOWN = 200
+
+
+def device_import(request):
+    """Import devices from a CSV or XLSX file: check first (the preview), then import all or
+    the good rows; new devices' keys are shown once."""
+    import uuid
+    from pathlib import Path
+
+    from wangge.core import uploads
+    from wangge.perception.imports import COLUMNS, HEADER_ALIASES, MODES, devices_import
+
+    post = _post(request, Perm.SENSING_MANAGE)
+    ctx: dict = {
+        "mode": request.POST.get("mode", "check"),
+        "modes": MODES,
+        "columns": COLUMNS,
+        "chinese": {v: k for k, v in reversed(HEADER_ALIASES.items())},
+        "max_mb": MAX_IMPORT_BYTES // (1024 * 1024),
+    }
+    if request.method == "POST":
+        f = request.FILES.get("file")
+        suffix = Path(f.name).suffix.lower() if f else ""
+        if f is None or suffix not in (".csv", ".xlsx"):
+            ctx["problem"] = _("Choose a CSV or XLSX file.")
+        elif f.size > MAX_IMPORT_BYTES:
+            ctx["problem"] = _("The file is larger than %(n)s MB.") % {"n": ctx["max_mb"]}
+        else:
+            path = uploads.upload_dir(uploads.FileImport(name="device-imports", required=()))
+            path = path / f"{uuid.uuid4().hex}{suffix}"
+            with open(path, "wb") as fh:
+                for chunk in f.chunks():
+                    fh.write(chunk)
+            try:
+                result = devices_import(actor=post, path=path, mode=ctx["mode"])
+                ctx["result"] = result
+                ctx["errors"] = result.errors[:ERRORS_SHOWN]
+            except ApplicationError as exc:
+                ctx["problem"] = exc.message
+                ctx["errors"] = (
+                    (exc.details or [])[:ERRORS_SHOWN] if isinstance(exc.details, list) else []
+                )
+            finally:
+                path.unlink(missing_ok=True)
+    return render(request, "perception/device_import.html", ctx)
