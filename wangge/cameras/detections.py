@@ -260,6 +260,8 @@ def _evaluate(cam: Camera, zone: Zone, frame: _Frame, out: Outcome) -> None:
     zone.presence_since, zone.last_present_at = s.run.presence_since, s.run.last_present_at
     zone.clear_since, zone.last_frame_at = s.run.clear_since, s.run.last_frame_at
     zone.save(update_fields=["presence_since", "last_present_at", "clear_since", "last_frame_at"])
+    if present and not s.dwell_reached:
+        return  # nothing to open yet, nothing to close while occupied
     ep = Episode.objects.filter(zone=zone, state=EpisodeState.OPEN).select_related("event").first()
     if s.dwell_reached and ep is None:
         out.opened.append(_episode_open(cam, zone, frame, s.run))
