@@ -207,7 +207,7 @@ def alarm_raise(
     with transaction.atomic():
         open_alarm = (
             Alarm.objects.select_for_update()
-            .filter(device=device, type=type, state__in=OPEN_ALARM_STATES)
+            .filter(device_id=device.pk, type=type, state__in=OPEN_ALARM_STATES)
             .first()
         )
         if open_alarm is not None:
@@ -315,7 +315,7 @@ def alarms_escalate(*, now: datetime | None = None, batch: int = 500) -> int:
     while True:
         with transaction.atomic():
             rows = list(
-                Alarm.objects.select_for_update(skip_locked=True)
+                Alarm.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(state=AlarmState.NEW, next_escalation_at__lte=now)
                 .select_related("house__building", "device")
                 .order_by("next_escalation_at", "id")[:batch]
@@ -357,7 +357,7 @@ def _escalate(alarm: Alarm, now: datetime) -> None:
 def _lock(actor, alarm: Alarm) -> Alarm:
     require(actor, Perm.ALARMS_HANDLE)
     locked = (
-        Alarm.objects.select_for_update()
+        Alarm.objects.select_for_update(of=("self",))
         .select_related("device", "event", "house")
         .filter(pk=alarm.pk)
         .first()

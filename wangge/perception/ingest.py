@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ CHUNK = 1_000  # rows per statement on SQLite (its bound-parameter limit)
 STORED, DUPLICATE, DEAD = "stored", "duplicate", "dead"
 
 
-def _dead_row(m: Inbound, reason: str, detail: str, device: Device | None, at: datetime):
+def _dead_row(m: Inbound, reason: str, detail: str, device, at: datetime):
     body = m.body[: DEAD_BODY_CHARS * 4].decode("utf-8", "replace")[:DEAD_BODY_CHARS]
     ref = m.device_id if isinstance(m.device_id, str) else ""
     return DeadLetter(
@@ -56,7 +57,7 @@ def _dead_row(m: Inbound, reason: str, detail: str, device: Device | None, at: d
         transport=str(m.transport)[:4],
         channel=str(m.channel)[:10],
         device_ref=ref[:64],
-        device=device,
+        device_id=device.pk if device else None,
         grid_code=device.grid_code if device else "",
         reason=reason,
         detail=detail[:200],
@@ -114,24 +115,8 @@ def messages_ingest(*, messages: Sequence[Inbound], at: datetime | None = None) 
 
     wanted = {m.device_id for m in messages if valid_device_id(m.device_id)}
     with transaction.atomic():
-        devices: dict[str, Device] = {}
-        if wanted:
-            devices = {
-                d.device_id: d
-                for d in Device.objects.select_for_update()
-                .filter(device_id__in=wanted)
-                .only(
-                    "id",
-                    "device_id",
-                    "type",
-                    "status",
-                    "grid_code",
-                    "house_id",
-                    "heartbeat_seconds",
-                )
-                .order_by("id")
-            }
-        fresh: list[tuple[int, Inbound, dict, Device]] = []
+        devices = _devices_locked(wanted)
+        fresh: list[tuple[int, Inbound, dict, _Device]] = []
         seen: set[tuple[int, int]] = set()
         for i, m, payload in ok:
             device = devices.get(m.device_id)
@@ -154,7 +139,7 @@ def messages_ingest(*, messages: Sequence[Inbound], at: datetime | None = None) 
                 fresh.append((i, m, payload, device))
 
         new_ids = _insert_messages(fresh)
-        stored: list[tuple[int, Inbound, dict, Device, int]] = []
+        stored: list[tuple[int, Inbound, dict, _Device, int]] = []
         for i, m, payload, device in fresh:
             pk = new_ids.get((device.pk, payload["seq"]))
             if pk is None:
@@ -180,6 +165,54 @@ def messages_ingest(*, messages: Sequence[Inbound], at: datetime | None = None) 
         if rows:
             DeadLetter.objects.bulk_create(rows, batch_size=CHUNK)
     return outcomes  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _Device:
+    """What the pipeline needs of a device (no model instance per message)."""
+
+    pk: int
+    device_id: str
+    type: str
+    status: str
+    grid_code: str
+    house_id: int | None
+    heartbeat_seconds: int
+
+
+_DEVICE_COLUMNS = "id, device_id, type, status, grid_code, house_id, heartbeat_seconds"
+
+
+def _cursor():
+    """A cursor on the transaction's connection. On PostgreSQL a server-side-binding psycopg
+    cursor: Django's client-side binding would quote every array element in Python."""
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        return psycopg.Cursor(connection.connection)
+    return connection.cursor()
+
+
+def _devices_locked(ids: set[str]) -> dict[str, _Device]:
+    """The batch's devices by id, their rows locked in id order (one query)."""
+    if not ids:
+        return {}
+    table = Device._meta.db_table
+    with _cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                f"SELECT {_DEVICE_COLUMNS} FROM {table} WHERE device_id = ANY(%s) "  # noqa: S608
+                "ORDER BY id FOR UPDATE",
+                [sorted(ids)],
+            )
+        else:
+            marks = ", ".join(["%s"] * len(ids))
+            cur.execute(
+                f"SELECT {_DEVICE_COLUMNS} FROM {table} WHERE device_id IN ({marks})",  # noqa: S608
+                sorted(ids),
+            )
+        return {row[1]: _Device(*row) for row in cur.fetchall()}
 
 
 _MESSAGE_COLUMNS = (
@@ -228,13 +261,17 @@ def _insert_messages(fresh) -> dict[tuple[int, int], int]:
         for _i, m, payload, device in fresh
     ]
     out: dict[tuple[int, int], int] = {}
-    with connection.cursor() as cur:
+    with _cursor() as cur:
         if connection.vendor == "postgresql":
-            arrays = [list(col) for col in zip(*rows, strict=True)]
-            unnest = ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
+            # one JSON parameter (encoded in C, parsed by the server) instead of arrays that
+            # psycopg would quote element by element in Python
+            keys = [f"c{i}" for i in range(len(_MESSAGE_COLUMNS))]
+            doc = json.dumps([dict(zip(keys, r, strict=True)) for r in rows], default=_json_default)
+            spec = ", ".join(f"{k} {t}" for k, t in zip(keys, _PG_TYPES, strict=True))
             cur.execute(
-                f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({unnest}) {tail}",  # noqa: S608
-                arrays,
+                f"INSERT INTO {table} ({cols}) SELECT {', '.join(keys)} "  # noqa: S608
+                f"FROM json_to_recordset(%s::json) AS t({spec}) {tail}",
+                [doc],
             )
             for pk, device_id, seq in cur.fetchall():
                 out[(device_id, seq)] = pk
@@ -254,6 +291,12 @@ def _insert_messages(fresh) -> dict[tuple[int, int], int]:
                 for pk, device_id, seq in cur.fetchall():
                     out[(device_id, seq)] = pk
     return out
+
+
+def _json_default(v):
+    if isinstance(v, datetime):
+        return v.isoformat()
+    raise TypeError(type(v))
 
 
 def _later(a, b):
@@ -301,9 +344,10 @@ def _update_devices(stored) -> None:
     ]
     table = Device._meta.db_table
     offline, online = DeviceStatus.OFFLINE.value, DeviceStatus.ONLINE.value
-    with connection.cursor() as cur:
+    with _cursor() as cur:
         if connection.vendor == "postgresql":
-            arrays = [list(col) for col in zip(*rows, strict=True)]
+            keys = ("id", "seen", "oa", "hb", "act", "battery", "fw", "rssi")
+            doc = json.dumps([dict(zip(keys, r, strict=True)) for r in rows], default=_json_default)
             cur.execute(
                 f"""UPDATE {table} AS d SET
                     last_seen_at = GREATEST(d.last_seen_at, v.seen),
@@ -314,11 +358,11 @@ def _update_devices(stored) -> None:
                     firmware = COALESCE(v.fw, d.firmware),
                     rssi = COALESCE(v.rssi, d.rssi),
                     status = CASE WHEN d.status = %s THEN %s ELSE d.status END
-                FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
-                            %s::timestamptz[], %s::smallint[], %s::varchar[], %s::smallint[])
-                     AS v(id, seen, oa, hb, act, battery, fw, rssi)
+                FROM json_to_recordset(%s::json) AS v(id bigint, seen timestamptz,
+                     oa timestamptz, hb timestamptz, act timestamptz, battery smallint,
+                     fw varchar, rssi smallint)
                 WHERE d.id = v.id""",  # noqa: S608
-                [offline, online, *arrays],
+                [offline, online, doc],
             )
         else:
             adapt = connection.ops.adapt_datetimefield_value

@@ -86,6 +86,8 @@ ALARM_EVENTS: dict[str, str] = {
 }
 HEARTBEAT_EVENT = "heartbeat"
 DOOR_OPEN = "door_open"
+_TYPES = frozenset(DeviceType.values)
+_CHANNELS = frozenset(Channel.values)
 _WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
@@ -131,7 +133,7 @@ def payload_check(data: Any) -> dict[str, Any]:
     if not valid_device_id(device):
         raise _schema("device: a string of 1–64 letters, digits, '_.:-'")
     dtype = data.get("type")
-    if dtype not in DeviceType.values:
+    if dtype not in _TYPES:
         raise _schema(f"type: one of {', '.join(DeviceType.values)}")
     event = data.get("event")
     if not isinstance(event, str) or not _WORD.fullmatch(event):
@@ -169,7 +171,7 @@ def payload_check(data: Any) -> dict[str, Any]:
     if rssi is not None and (not _int(rssi) or not -200 <= rssi <= 50):
         raise _schema("rssi: an integer (dBm)")
     channel = data.get("channel")
-    if channel is not None and channel not in Channel.values:
+    if channel is not None and channel not in _CHANNELS:
         raise _schema(f"channel: one of {', '.join(Channel.values)}")
     return {
         "device": device,
