@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from django.http import HttpResponse
 from ninja import Router, Schema
 
 from wangge.cockpit import selectors
@@ -160,7 +161,8 @@ def events(request, code: str, kind: str = "overdue", limit: int = 50):
 @router.get("/{code}/markers", response=dict[str, Any])
 def markers(request, code: str):
     """Open events with a position: ``[id, number, title, lon, lat, overdue, state]`` each."""
-    return selectors.cockpit_markers(actor=request.post, code=code)
+    body = selectors.cockpit_markers_json(actor=request.post, code=code)
+    return HttpResponse(body, content_type="application/json")
 
 
 @router.get("/{code}/feed", response=FeedOut)

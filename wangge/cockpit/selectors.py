@@ -9,6 +9,7 @@ the rollups; anything queued is drained before a read.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -307,6 +308,12 @@ def cockpit_markers(*, actor, code: str, limit: int = 3000) -> dict[str, Any]:
     """Open events under the node with a position (overdue first, then the newest), for the
     map's clustered markers; ``total`` says how many events are open under the node in all
     (from the rollups: the markers are the first ``limit`` of them)."""
+    return json.loads(cockpit_markers_json(actor=actor, code=code, limit=limit))
+
+
+def cockpit_markers_json(*, actor, code: str, limit: int = 3000) -> bytes:
+    """``cockpit_markers`` as the JSON the API sends, cached as such: thousands of markers are
+    encoded once per change, not once per screen that asks."""
     code = _node(actor, code)
 
     def build():
@@ -314,17 +321,28 @@ def cockpit_markers(*, actor, code: str, limit: int = 3000) -> dict[str, Any]:
         rows = qs.order_by("-overdue", "-reported_at").values_list(
             "id", "number", "title", "lon", "lat", "overdue", "state"
         )[:limit]
-        return {"total": _source(code).open_node()["open"], "events": [list(r) for r in rows]}
+        data = {"total": _source(code).open_node()["open"], "events": [list(r) for r in rows]}
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
-    return _cached("markers", code, None, build)
+    return _cached(f"markers:{limit}", code, None, build)
+
+
+# Screens polling the same node within these seconds share one answer of the feed.
+FEED_SECONDS = 3
 
 
 def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[str, Any]:
     """Events under the node with an id above ``after`` (newest first; with ``after=0`` the
     latest reported), ``last_id`` to poll from next, and the rollups' version: a client polls
     this and reloads its figures when the version moves. For a post that sees the sensors, also
-    the latest alarms (no personal data) and the devices' and alarms' counts now."""
+    the latest alarms (no personal data) and the devices' and alarms' counts now. An answer is
+    shared for ``FEED_SECONDS`` by whoever polls the same node from the same event."""
     code = _node(actor, code)
+    sensing = has_perm(actor, Perm.SENSING_VIEW)
+    key = f"cockpit:feed:{code}:{int(after)}:{int(limit)}:{int(sensing)}"
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
     version = services.drained_version()
     # the city holds every event: no range on the grid code, so the newest come straight from
     # the primary key's and the report time's indexes (SQLite would sort the city otherwise)
@@ -340,11 +358,12 @@ def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[s
     else:
         rows = list(qs.order_by("-reported_at", "-pk")[:limit])
     out = {"version": version, "last_id": max(last_id, after), "events": rows}
-    if has_perm(actor, Perm.SENSING_VIEW):
+    if sensing:
         from wangge.perception.selectors import alarm_feed
 
         out["alarms"] = alarm_feed(actor=actor, code=code, limit=limit)
         out["sensing"] = cockpit_sensing(actor=actor, code=code)
+    cache.set(key, out, FEED_SECONDS)
     return out
 
 
