@@ -88,14 +88,16 @@ def test_worker_schedules_periodic_jobs_once_and_runs_them(post_of, monkeypatch)
     from wangge.core.management.commands.worker import schedule_once
 
     # every app's periodic jobs: the deadline sweep, notice delivery, points expiry, the
-    # cockpit's rollups, the places' resident counts
-    assert schedule_once() == 5
+    # cockpit's rollups, the places' resident counts, the sensors' and the cameras' sweeps
+    assert schedule_once() == 7
     paths = set(DBTaskResult.objects.values_list("task_path", flat=True))
     assert {
         "wangge.events.tasks.sweep_deadlines",
         "wangge.points.tasks.expire_points",
         "wangge.cockpit.tasks.drain_rollups",
         "wangge.people.tasks.refresh_place_counts",
+        "wangge.perception.tasks.sensing_sweep",
+        "wangge.cameras.tasks.sweep_cameras",
     } <= paths
     assert schedule_once() == 0  # already waiting: not queued twice
     call_command("worker", once=True)
