@@ -299,12 +299,7 @@ def _json_default(v):
     raise TypeError(type(v))
 
 
-def _later(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
+_HEARTBEAT, _STATUS = Channel.HEARTBEAT.value, Channel.STATUS.value
 
 
 def _update_devices(stored) -> None:
@@ -313,34 +308,32 @@ def _update_devices(stored) -> None:
     offline → online."""
     if not stored:
         return
-    per: dict[int, dict[str, Any]] = {}
-    for _i, m, payload, device, _pk in sorted(stored, key=lambda s: s[2]["seq"]):
-        d = per.setdefault(
-            device.pk,
-            {"seen": None, "hb": None, "act": None, "battery": None, "fw": None, "rssi": None},
-        )
-        d["seen"] = _later(d["seen"], m.received_at)
-        if m.channel == Channel.HEARTBEAT:
-            d["hb"] = _later(d["hb"], m.received_at)
-        if m.channel == Channel.STATUS and payload["event"] == DOOR_OPEN:
-            d["act"] = _later(d["act"], payload["time"])
-        for key, src in (("battery", "battery"), ("fw", "firmware"), ("rssi", "rssi")):
-            if payload[src] is not None:
-                d[key] = payload[src]
-    ids = sorted(per)
-    beat = {device.pk: device.heartbeat_seconds for _i, _m, _p, device, _pk in stored}
+    # pk → [seen, heartbeat, door opened, battery, firmware, rssi, seq of each of the last three]
+    per: dict[int, list] = {}
+    beat: dict[int, int] = {}
+    for _i, m, payload, device, _pk in stored:
+        d = per.get(device.pk)
+        if d is None:
+            d = per[device.pk] = [None, None, None, None, None, None, -1, -1, -1]
+            beat[device.pk] = device.heartbeat_seconds
+        at = m.received_at
+        if d[0] is None or at > d[0]:
+            d[0] = at
+        if m.channel == _HEARTBEAT:
+            if d[1] is None or at > d[1]:
+                d[1] = at
+        elif m.channel == _STATUS and payload["event"] == DOOR_OPEN:
+            t = payload["time"]
+            if d[2] is None or t > d[2]:
+                d[2] = t
+        seq = payload["seq"]
+        for j, src in ((3, "battery"), (4, "firmware"), (5, "rssi")):
+            v = payload[src]
+            if v is not None and seq > d[j + 3]:
+                d[j], d[j + 3] = v, seq
     rows = [
-        (
-            pk,
-            per[pk]["seen"],
-            per[pk]["seen"] + timedelta(seconds=3 * beat[pk]),
-            per[pk]["hb"],
-            per[pk]["act"],
-            per[pk]["battery"],
-            per[pk]["fw"],
-            per[pk]["rssi"],
-        )
-        for pk in ids
+        (pk, d[0], d[0] + timedelta(seconds=3 * beat[pk]), d[1], d[2], d[3], d[4], d[5])
+        for pk, d in sorted(per.items())
     ]
     table = Device._meta.db_table
     offline, online = DeviceStatus.OFFLINE.value, DeviceStatus.ONLINE.value
