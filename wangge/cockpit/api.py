@@ -100,21 +100,6 @@ def _period(period: str, start: str, end: str) -> selectors.Period:
     return selectors.period_parse(period, start, end)
 
 
-def _row(e) -> dict[str, Any]:
-    return {
-        "id": e.pk,
-        "number": e.number,
-        "title": e.title,
-        "category_name": e.category.name,
-        "state": e.state,
-        "grid_code": e.grid_code,
-        "reported_at": e.reported_at,
-        "handle_due": e.handle_due,
-        "overdue": e.overdue,
-        "supervised": e.supervised,
-    }
-
-
 @router.get("/{code}/summary", response=SummaryOut)
 def summary(request, code: str, period: str = "30d", start: str = "", end: str = ""):
     """KPIs of the node for the period, each with the previous period and the change."""
@@ -154,8 +139,8 @@ def people(request, code: str):
 @router.get("/{code}/events", response=list[EventRow])
 def events(request, code: str, kind: str = "overdue", limit: int = 50):
     """Open events that are overdue or supervised."""
-    rows = selectors.cockpit_events(actor=request.post, code=code, kind=kind, limit=limit)
-    return [_row(e) for e in rows]
+    body = selectors.cockpit_events_json(actor=request.post, code=code, kind=kind, limit=limit)
+    return HttpResponse(body, content_type="application/json")
 
 
 @router.get("/{code}/markers", response=dict[str, Any])
@@ -169,5 +154,4 @@ def markers(request, code: str):
 def feed(request, code: str, after: int = 0):
     """Events reported after ``after`` (an event id) and the rollups' version; for posts that see
     the sensors, the latest alarms and the devices' and alarms' counts."""
-    out = selectors.cockpit_feed(actor=request.post, code=code, after=after)
-    return {**out, "events": [_row(e) for e in out["events"]]}
+    return selectors.cockpit_feed(actor=request.post, code=code, after=after)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Sum
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -304,6 +305,41 @@ def cockpit_events(*, actor, code: str, kind: str = "overdue", limit: int = 50) 
     return _cached(f"events:{kind}:{limit}", code, None, build)
 
 
+def _event_row(e: Event) -> dict[str, Any]:
+    """An event as the cockpit's lists and feed show it."""
+    return {
+        "id": e.pk,
+        "number": e.number,
+        "title": e.title,
+        "category_name": e.category.name,
+        "state": e.state,
+        "grid_code": e.grid_code,
+        "reported_at": e.reported_at,
+        "handle_due": e.handle_due,
+        "overdue": e.overdue,
+        "supervised": e.supervised,
+    }
+
+
+def _json(data) -> bytes:
+    return json.dumps(
+        data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def cockpit_events_json(*, actor, code: str, kind: str = "overdue", limit: int = 50) -> bytes:
+    """``cockpit_events`` as the JSON rows the API sends, cached as such (under the same
+    version): a wall of screens costs one encoding per change."""
+    code = _node(actor, code)
+    rows = lambda: cockpit_events(actor=actor, code=code, kind=kind, limit=limit)  # noqa: E731
+    if kind not in ("overdue", "supervised"):
+        rows()  # the error
+    limit = max(1, min(limit, 200))
+    return _cached(
+        f"events-json:{kind}:{limit}", code, None, lambda: _json([_event_row(e) for e in rows()])
+    )
+
+
 def cockpit_markers(*, actor, code: str, limit: int = 3000) -> dict[str, Any]:
     """Open events under the node with a position (overdue first, then the newest), for the
     map's clustered markers; ``total`` says how many events are open under the node in all
@@ -322,7 +358,7 @@ def cockpit_markers_json(*, actor, code: str, limit: int = 3000) -> bytes:
             "id", "number", "title", "lon", "lat", "overdue", "state"
         )[:limit]
         data = {"total": _source(code).open_node()["open"], "events": [list(r) for r in rows]}
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        return _json(data)
 
     return _cached(f"markers:{limit}", code, None, build)
 
@@ -357,7 +393,11 @@ def cockpit_feed(*, actor, code: str, after: int = 0, limit: int = 20) -> dict[s
         rows = list(qs.filter(pk__gt=after).order_by("-pk")[:limit])
     else:
         rows = list(qs.order_by("-reported_at", "-pk")[:limit])
-    out = {"version": version, "last_id": max(last_id, after), "events": rows}
+    out = {
+        "version": version,
+        "last_id": max(last_id, after),
+        "events": [_event_row(e) for e in rows],
+    }
     if sensing:
         from wangge.perception.selectors import alarm_feed
 
