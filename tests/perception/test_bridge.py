@@ -381,6 +381,9 @@ def test_an_alarm_reaches_the_inbox_opens_an_event_and_escalates(broker, publish
         publisher.publish(topic(gas, "alarm"), body(gas, seq=1, event="gas", value=35.5))
         wait_for(lambda: settled(bridge, 1), "the alarm stored and acknowledged")
         assert bridge.stats["stored"] == 1
+        # stored by the alarm lane; the main lane's copy acknowledged without storing
+        assert bridge.alarms.stats["stored"] == 1 and bridge.main.stats["stored"] == 0
+        wait_for(lambda: bridge.main.stats["skipped"] == 1, "the main lane's copy")
 
     assert stored_seqs(gas) == [1]
     alarm = Alarm.objects.get(device=gas)
@@ -523,7 +526,13 @@ def test_broker_restart_mid_stream_loses_no_acknowledged_message(broker, make_de
                 30,
                 lambda: (len(must), bridge.stats.line(), bridge.logs),
             )
-            assert bridge.stats["reconnects"] >= 1
+            assert bridge.main.stats["reconnects"] >= 1
+            # the alarm lane came back on its own too, and still stores alarms
+            assert bridge.alarms.stats["reconnects"] >= 1
+            wait_for(lambda: bridge.alarms.connected_and_subscribed, "the alarm lane back")
+            gas = make_device("gas")
+            publisher.publish(topic(gas, "alarm"), body(gas, seq=1, event="gas", value=40))
+            wait_for(lambda: bridge.alarms.stats["stored"] == 1, "an alarm after the restart")
     finally:
         publisher.close()
 
@@ -640,3 +649,53 @@ def test_a_failing_database_is_retried_and_nothing_is_acknowledged_meanwhile(
         assert bridge.stats["db_errors"] == 3
     assert seen_acks == [0, 0, 0]
     assert sorted(stored_seqs(smoke)) == [1, 2, 3, 4, 5]
+
+
+@needs_broker
+def test_an_alarm_behind_a_heartbeat_backlog_is_stored_before_the_backlog_drains(
+    broker, publisher, make_device
+):
+    """5,000 heartbeats wait in the broker for a bridge that is down, then one alarm: when the
+    bridge starts, the alarm lane (its own session, queue and worker) stores the alarm before
+    the main lane has stored the last heartbeat of the backlog — it does not wait behind them.
+    The order is the rows' insertion order (their ids), not the clock."""
+    from wangge.perception.models import Alarm, DeviceMessage
+
+    smoke, gas = make_device("smoke"), make_device("gas")
+    client_id = f"bridge-{uuid.uuid4().hex[:8]}"
+    group = f"g{uuid.uuid4().hex[:8]}"
+    with running(broker.url, client_id=client_id, group=group):
+        pass  # both lanes' sessions (and subscriptions) exist from now on
+    n = 5_000
+    for seq in range(1, n + 1):
+        publisher.publish(topic(smoke), body(smoke, seq=seq))
+    publisher.publish(topic(gas, "alarm"), body(gas, seq=1, event="gas", value=40))
+    wait_for(lambda: len(publisher.acked) >= n + 1, f"{n + 1} PUBACKs", 60)
+
+    with running(broker.url, client_id=client_id, group=group) as bridge:
+        wait_for(lambda: settled(bridge, n + 1), "the backlog and the alarm", 60)
+        main, alarms = bridge.main.stats.snapshot(), bridge.alarms.stats.snapshot()
+    assert (alarms["received"], alarms["stored"], alarms["acked"]) == (1, 1, 1)
+    assert (main["received"], main["stored"], main["acked"]) == (n, n, n)
+    assert main["skipped"] == 1  # the main lane's copy of the alarm: acknowledged, not stored
+
+    alarm_row = DeviceMessage.objects.get(device=gas, seq=1)
+    heartbeats = DeviceMessage.objects.filter(device=smoke)
+    assert heartbeats.count() == n and Alarm.objects.filter(device=gas).count() == 1
+    last = heartbeats.order_by("-pk").first()
+    before_alarm = heartbeats.filter(pk__lt=alarm_row.pk).count()
+    assert alarm_row.pk < last.pk, f"the alarm was stored after all {n} heartbeats"
+    assert before_alarm < n
+
+
+@needs_broker
+def test_without_the_alarm_lane_one_client_takes_everything(broker, publisher, make_device):
+    """``alarm_lane=False`` (``--no-alarm-lane``): one client, alarms stored by it."""
+    smoke, gas = make_device("smoke"), make_device("gas")
+    with running(broker.url, config={"alarm_lane": False}) as bridge:
+        assert bridge.alarms is None and len(bridge.lanes) == 1
+        publisher.publish(topic(smoke), body(smoke, seq=1))
+        publisher.publish(topic(gas, "alarm"), body(gas, seq=1, event="gas", value=40))
+        wait_for(lambda: settled(bridge, 2), "both messages")
+        assert bridge.stats["stored"] == 2 and bridge.stats["skipped"] == 0
+    assert stored_seqs(gas) == [1] and stored_seqs(smoke) == [1]

@@ -17,6 +17,17 @@ when the session reconnects, and the pipeline stores a ``(device, seq)`` it alre
 whose channel is not one of the three) is a dead letter, stored as such and acknowledged: bad
 input never stops the bridge.
 
+**Alarms have a lane of their own**, so that an alarm never waits behind heartbeats — in the
+broker's queue of the session, in the window of unacknowledged messages, or in the batch queue.
+A second client (client id ``<id>-alarms``, its own persistent session) subscribes to
+``$share/wangge/wangge/devices/+/alarm`` (the plain topic with ``share=False``) and has its own
+queue and worker, which stores whatever is waiting (up to ``alarm_batch``, no linger) and
+acknowledges after the commit, exactly as the main lane does. The main client keeps the
+catch-all subscription (so that a topic of an unknown channel still becomes a dead letter);
+MQTT cannot subscribe to "all but alarms", so the broker sends it a copy of each alarm as well,
+which it acknowledges at once without storing (counted as ``skipped``): each alarm is stored by
+the alarm lane only. Each lane reconnects with backoff on its own; ``stop()`` drains both.
+
 PUBACKs are only sent on the connection the message came on: after a reconnect the broker
 sends the unacknowledged messages again, and those are acknowledged instead. With MQTT 5 the
 bridge asks the broker for a window of ``2 × batch`` unacknowledged messages (Receive Maximum);
@@ -50,6 +61,8 @@ logger = logging.getLogger("wangge.perception.bridge")
 
 TOPIC_ROOT = "wangge/devices"
 TOPIC_FILTER = f"{TOPIC_ROOT}/+/+"
+ALARM_CHANNEL = "alarm"
+ALARM_FILTER = f"{TOPIC_ROOT}/+/{ALARM_CHANNEL}"
 SHARE_GROUP = "wangge"
 SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps an MQTT 5 session of a bridge
 MAX_BACKOFF = 10.0  # seconds between retries of a batch the database refused
@@ -126,14 +139,30 @@ class BridgeConfig:
     session_expiry: int = SESSION_EXPIRY
     reconnect_min: int = 1
     reconnect_max: int = 30
+    alarm_lane: bool = True  # alarms through a client, queue and worker of their own
+    alarm_batch: int = 50  # an alarm batch: what is waiting, up to this many (no linger)
+
+    def _shared(self, topic_filter: str) -> str:
+        return f"$share/{self.group}/{topic_filter}" if self.share else topic_filter
 
     @property
     def subscription(self) -> str:
-        return f"$share/{self.group}/{TOPIC_FILTER}" if self.share else TOPIC_FILTER
+        """The main lane's subscription: every device topic (alarms included — see
+        ``_Lane._on_message``: with an alarm lane it leaves them to that lane)."""
+        return self._shared(TOPIC_FILTER)
+
+    @property
+    def alarm_subscription(self) -> str:
+        return self._shared(ALARM_FILTER)
+
+    @property
+    def alarm_client_id(self) -> str:
+        return f"{self.client_id}-alarms"
 
 
 class Stats:
-    """The bridge's counters (thread-safe)."""
+    """A lane's counters (thread-safe). ``skipped``: alarms the main lane left to the alarm
+    lane (acknowledged at once, not stored by it)."""
 
     NAMES = (
         "received",
@@ -144,6 +173,7 @@ class Stats:
         "batches",
         "db_errors",
         "reconnects",
+        "skipped",
     )
 
     def __init__(self) -> None:
@@ -160,12 +190,28 @@ class Stats:
             return dict(self._values)
 
     def __getitem__(self, name: str) -> int:
-        with self._lock:
-            return self._values[name]
+        return self.snapshot()[name]
 
     def line(self) -> str:
         v = self.snapshot()
         return " ".join(f"{name.replace('_', ' ')}={v[name]:,}" for name in self.NAMES)
+
+
+class StatsTotal(Stats):
+    """The bridge's counters: the sum of its lanes' (read only)."""
+
+    def __init__(self, parts: Sequence[Stats]) -> None:
+        self.parts = list(parts)
+
+    def add(self, **counts: int) -> None:  # pragma: no cover — the lanes count
+        raise TypeError("the lanes count; the total only adds them up")
+
+    def snapshot(self) -> dict[str, int]:
+        total = dict.fromkeys(self.NAMES, 0)
+        for part in self.parts:
+            for name, n in part.snapshot().items():
+                total[name] += n
+        return total
 
 
 @dataclass(frozen=True)
@@ -182,22 +228,34 @@ def _default_ingest(messages: Sequence[Inbound]) -> list[Outcome]:
     return messages_ingest(messages=messages)
 
 
-class Bridge:
-    """One bridge: a paho client (its network thread) and a worker thread that stores and
-    acknowledges. ``start()``, then ``stop()``; ``abort()`` drops everything unacknowledged
-    (as a crash would). ``ingest`` defaults to ``services.messages_ingest``."""
+class _Lane:
+    """One MQTT client (its network thread, its persistent session) with its own queue and a
+    worker thread that stores a batch, then acknowledges it."""
 
     def __init__(
         self,
-        config: BridgeConfig,
         *,
-        ingest: Ingest | None = None,
-        log: Callable[[str], None] | None = None,
+        name: str,
+        config: BridgeConfig,
+        broker: Broker,
+        client_id: str,
+        subscription: str,
+        batch: int,
+        linger: float,
+        leave_alarms: bool,
+        ingest: Ingest,
+        log: Callable[[str], None],
     ) -> None:
+        self.name = name
         self.config = config
-        self.broker = broker_parse(config.url)
-        self.ingest = ingest or _default_ingest
-        self.log = log or logger.info
+        self.broker = broker
+        self.client_id = client_id
+        self.subscription = subscription
+        self.batch = batch
+        self.linger = linger
+        self.leave_alarms = leave_alarms  # the alarm lane stores them: acknowledge, drop
+        self.ingest = ingest
+        self.log = log
         self.stats = Stats()
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._generation = 0
@@ -216,7 +274,7 @@ class Bridge:
         v5 = c.protocol == 5
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=c.client_id,
+            client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
             manual_ack=True,
@@ -239,7 +297,7 @@ class Bridge:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry
         # how many unacknowledged messages the broker may send us: enough for full batches
-        props.ReceiveMaximum = max(20, min(65_535, 2 * self.config.batch))
+        props.ReceiveMaximum = max(20, min(65_535, 2 * self.batch))
         return props
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -251,28 +309,38 @@ class Bridge:
         if self._connects > 1:
             self.stats.add(reconnects=1)
         self.log(
-            f"connected to {self.broker} as {self.config.client_id} "
+            f"connected to {self.broker} as {self.client_id} "
             f"(session {'resumed' if flags.session_present else 'new'})"
         )
         # subscribe every time: a new session has no subscription, a resumed one is unharmed
-        client.subscribe(self.config.subscription, qos=1)
+        client.subscribe(self.subscription, qos=1)
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
         self._subscribed.clear()
         if not self._stopping.is_set():
-            self.log(f"disconnected from {self.broker} ({reason_code}); reconnecting")
+            self.log(
+                f"{self.client_id} disconnected from {self.broker} ({reason_code}); reconnecting"
+            )
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         if any(rc.is_failure for rc in reason_codes):
-            self.log(f"the broker refused the subscription {self.config.subscription}")
+            self.log(f"the broker refused the subscription {self.subscription}")
             return
         self.subscribed_at.append(time.monotonic())
+        self.log(f"{self.client_id} subscribed to {self.subscription}")
         self._subscribed.set()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         device_id, channel = topic_parse(message.topic)
+        if self.leave_alarms and channel == ALARM_CHANNEL:
+            # the alarm lane's own subscription has this message too and stores it: this copy
+            # is acknowledged at once so that it never holds a place in this lane's window
+            if message.qos:
+                client.ack(message.mid, message.qos)
+            self.stats.add(skipped=1)
+            return
         item = _Item(
             inbound=Inbound(
                 device_id=device_id,
@@ -297,8 +365,8 @@ class Bridge:
         except queue.Empty:
             return []
         batch = [first]
-        deadline = time.monotonic() + self.config.linger
-        while len(batch) < self.config.batch:
+        deadline = time.monotonic() + self.linger
+        while len(batch) < self.batch:
             try:
                 batch.append(self._queue.get_nowait())
                 continue
@@ -323,7 +391,7 @@ class Bridge:
                 return self.ingest([i.inbound for i in batch])
             except Exception as exc:  # the database is down or busy: keep the batch
                 self.stats.add(db_errors=1)
-                self.log(f"storing a batch of {len(batch)} failed ({exc!r}); retrying")
+                self.log(f"{self.name}: storing a batch of {len(batch)} failed ({exc!r}); retrying")
                 try:
                     connection.close()
                 except Exception:  # noqa: BLE001 — the connection is already broken
@@ -365,10 +433,8 @@ class Bridge:
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Connect (in the background: a broker that is down is retried with backoff) and
-        start the worker."""
         self._worker = threading.Thread(
-            target=self._work, name=f"bridge-worker-{self.config.client_id}", daemon=True
+            target=self._work, name=f"bridge-worker-{self.client_id}", daemon=True
         )
         self._worker.start()
         kwargs = {}
@@ -379,33 +445,23 @@ class Bridge:
         )
         self.client.loop_start()
 
-    def wait_subscribed(self, timeout: float = 10.0) -> bool:
-        return self._subscribed.wait(timeout)
-
     @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
+    def connected_and_subscribed(self) -> bool:
+        return self._connected.is_set() and self._subscribed.is_set()
 
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Clean shutdown: store and acknowledge what is queued, then disconnect. If the
-        database does not take the queue within ``timeout`` the rest is left unacknowledged
-        (the broker keeps it for the next run)."""
-        self._stopping.set()
+    def drain(self, timeout: float) -> None:
+        """Store and acknowledge what is queued (the caller has set ``_stopping``)."""
         if self._worker is not None:
             self._worker.join(timeout)
             if self._worker.is_alive():
                 self._aborted.set()
                 self._worker.join(5)
+
+    def disconnect(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
     def abort(self) -> None:
-        """Stop at once, as a crash would: nothing more is stored or acknowledged, the
-        connection is dropped without a DISCONNECT (for tests and the benchmark)."""
         self._aborted.set()
         self._stopping.set()
         self.client.loop_stop()
@@ -415,5 +471,108 @@ class Bridge:
                 sock.close()
             except OSError:
                 pass
+
+    def join(self) -> None:
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(5)
+
+
+class Bridge:
+    """One bridge: two lanes — the main one (heartbeats, status, malformed topics) and the
+    alarm lane — each a paho client (its network thread, its session) and a worker thread that
+    stores and acknowledges. ``start()``, then ``stop()``; ``abort()`` drops everything
+    unacknowledged (as a crash would). ``ingest`` defaults to ``services.messages_ingest``.
+    ``stats`` adds the lanes' counters up; ``main.stats`` and ``alarms.stats`` are each
+    lane's. With ``alarm_lane=False`` the main lane takes everything (one lane, as before)."""
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        *,
+        ingest: Ingest | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.broker = broker_parse(config.url)
+        self.ingest = ingest or _default_ingest
+        self.log = log or logger.info
+        common = {"config": config, "broker": self.broker, "ingest": self.ingest, "log": self.log}
+        self.main = _Lane(
+            name="main",
+            client_id=config.client_id,
+            subscription=config.subscription,
+            batch=config.batch,
+            linger=config.linger,
+            leave_alarms=config.alarm_lane,
+            **common,
+        )
+        self.alarms: _Lane | None = None
+        if config.alarm_lane:
+            self.alarms = _Lane(
+                name="alarms",
+                client_id=config.alarm_client_id,
+                subscription=config.alarm_subscription,
+                batch=config.alarm_batch,
+                linger=0.0,
+                leave_alarms=False,
+                **common,
+            )
+        self.lanes = [lane for lane in (self.main, self.alarms) if lane is not None]
+        self.stats = StatsTotal([lane.stats for lane in self.lanes])
+
+    @property
+    def client(self) -> mqtt.Client:
+        return self.main.client
+
+    @property
+    def subscribed_at(self) -> list[float]:
+        """The main lane's SUBACK times."""
+        return self.main.subscribed_at
+
+    def start(self) -> None:
+        """Connect both lanes (in the background: a broker that is down is retried with
+        backoff) and start their workers."""
+        for lane in self.lanes:
+            lane.start()
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(
+            lane._subscribed.wait(max(0.0, deadline - time.monotonic())) for lane in self.lanes
+        )
+
+    @property
+    def connected(self) -> bool:
+        """Every lane is connected."""
+        return all(lane._connected.is_set() for lane in self.lanes)
+
+    @property
+    def pending(self) -> int:
+        return sum(lane._queue.qsize() for lane in self.lanes)
+
+    def lines(self) -> list[str]:
+        """The counters: the total, then each lane's."""
+        out = [self.stats.line()]
+        if self.alarms is not None:
+            out += [f"  {lane.name} lane: {lane.stats.line()}" for lane in self.lanes]
+        return out
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Clean shutdown: both lanes store and acknowledge what is queued, then disconnect.
+        If the database does not take a queue within ``timeout`` the rest is left
+        unacknowledged (the broker keeps it for the next run)."""
+        for lane in self.lanes:
+            lane._stopping.set()
+        deadline = time.monotonic() + timeout
+        for lane in self.lanes:
+            lane.drain(max(0.5, deadline - time.monotonic()))
+        for lane in self.lanes:
+            lane.disconnect()
+
+    def abort(self) -> None:
+        """Stop at once, as a crash would: nothing more is stored or acknowledged, the
+        connections are dropped without a DISCONNECT (for tests and the benchmark)."""
+        for lane in self.lanes:
+            lane.abort()
+        for lane in self.lanes:
+            lane.join()

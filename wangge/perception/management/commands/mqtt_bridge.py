@@ -2,7 +2,10 @@
 
 Subscribes (QoS 1, shared subscription ``$share/wangge/wangge/devices/+/+``) on the broker of
 ``WANGGE_MQTT_URL`` (or ``--url``), stores each batch through the ingestion pipeline and only
-then acknowledges it (see ``wangge.perception.bridge``). Run several with different
+then acknowledges it (see ``wangge.perception.bridge``). Alarms come through a lane of their own
+(a second client ``<client id>-alarms`` subscribed to ``…/+/alarm``, its own queue and worker,
+no linger), so they never wait behind heartbeats; ``--no-alarm-lane`` puts everything through
+one client. Run several with different
 ``--client-id`` to split the load. Counters every ``--stats`` seconds and on exit; SIGINT or
 SIGTERM stores and acknowledges what is queued, then disconnects.
 """
@@ -50,6 +53,17 @@ class Command(BaseCommand):
             "--linger", type=float, default=50, help="ms a batch waits for more messages"
         )
         parser.add_argument(
+            "--alarm-batch",
+            type=int,
+            default=50,
+            help="most alarms per transaction in the alarm lane (whatever is waiting, no linger)",
+        )
+        parser.add_argument(
+            "--no-alarm-lane",
+            action="store_true",
+            help="no separate client for alarms: they queue with the heartbeats",
+        )
+        parser.add_argument(
             "--protocol", choices=["5", "3.1.1"], default="5", help="MQTT protocol version"
         )
         parser.add_argument(
@@ -58,8 +72,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         url = opts["url"] or getattr(settings, "WANGGE_MQTT_URL", "")
-        if opts["batch"] < 1 or opts["linger"] < 0:
-            raise CommandError("--batch must be ≥ 1 and --linger ≥ 0")
+        if opts["batch"] < 1 or opts["alarm_batch"] < 1 or opts["linger"] < 0:
+            raise CommandError("--batch and --alarm-batch must be ≥ 1 and --linger ≥ 0")
         config = BridgeConfig(
             url=url,
             share=not opts["no_share"],
@@ -67,6 +81,8 @@ class Command(BaseCommand):
             batch=opts["batch"],
             linger=opts["linger"] / 1000,
             protocol=5 if opts["protocol"] == "5" else 311,
+            alarm_lane=not opts["no_alarm_lane"],
+            alarm_batch=opts["alarm_batch"],
         )
         if opts["client_id"]:
             config.client_id = opts["client_id"]
@@ -87,17 +103,26 @@ class Command(BaseCommand):
             f"bridge {config.client_id}: {bridge.broker} {config.subscription} "
             f"(MQTT {opts['protocol']}, batch {config.batch}, linger {opts['linger']:g} ms)"
         )
+        if config.alarm_lane:
+            self._log(
+                f"alarm lane {config.alarm_client_id}: {config.alarm_subscription} "
+                f"(batch up to {config.alarm_batch}, no linger)"
+            )
         bridge.start()
         every = opts["stats"]
         next_stats = time.monotonic() + every if every > 0 else None
         while not stop.is_set():
             stop.wait(0.5)
             if next_stats is not None and time.monotonic() >= next_stats:
-                self._log(bridge.stats.line())
+                for line in bridge.lines():
+                    self._log(line)
                 next_stats += every
         self._log("stopping: storing and acknowledging what is queued")
         bridge.stop()
-        self._log(f"stopped. {bridge.stats.line()}")
+        total, *lanes = bridge.lines()
+        self._log(f"stopped. {total}")
+        for line in lanes:
+            self._log(line)
 
     def _log(self, text: str) -> None:
         self.stdout.write(f"{time.strftime('%H:%M:%S')} {text}")
