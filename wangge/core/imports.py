@@ -11,7 +11,7 @@ imports again. Which values a column takes and how rows are written is the impor
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -136,3 +136,101 @@ class ErrorFile:
         self.fh.close()
         if not self.rows:
             self.path.unlink(missing_ok=True)
+
+
+class _Invalid(Exception):
+    """Raised inside the all-or-nothing transaction to roll it back."""
+
+
+def rows_import(
+    *,
+    actor,
+    path: Path,
+    mode: str,
+    aliases: Mapping[str, str],
+    columns: list[str] | tuple[str, ...],
+    check: Callable[[int, dict[str, str]], tuple[Any, list[RowError]]],
+    write: Callable[[Any], None],
+    result: ImportResult,
+    action: str,
+    error_path: Path | None = None,
+    progress=None,
+    on_failed: Callable[[], None] | None = None,
+) -> ImportResult:
+    """The two ways an import writes the rows ``check`` accepts (``check(n, raw)`` gives the
+    row, with its number as ``row.n``, and its errors; ``write(row)`` stores one):
+
+    - ``all`` (and ``check``, which stops after checking): every row is checked first; then all
+      of them are written in one transaction, or none — a row the database refuses at the last
+      moment (the data changed since the check) rolls the lot back; ``ValidationError``
+      ``import_invalid`` lists the errors, ``on_failed`` runs first;
+    - ``good``: row by row, each in a transaction of its own; the bad rows go to the error file.
+
+    The outcome is audited under ``action`` (the file's name, the mode and the counts)."""
+    from django.db import transaction
+    from django.utils.translation import gettext as _
+
+    from wangge.core import audit
+    from wangge.core.errors import ApplicationError, ValidationError
+
+    def record(**kw) -> None:
+        details = {"file": Path(path).name, "mode": mode, **result.as_dict()}
+        audit.record(actor=actor, action=action, details=details, **kw)
+
+    if mode in ("check", "all"):
+        rows = []
+        for n, raw in read_rows(path, aliases):
+            result.rows += 1
+            row, errs = check(n, raw)
+            if errs:
+                result.add_errors(errs)
+            else:
+                rows.append(row)
+        if mode == "check":
+            return result
+        try:
+            if result.bad_rows:
+                raise _Invalid
+            with transaction.atomic():
+                for row in rows:
+                    try:
+                        write(row)
+                    except ApplicationError as exc:  # the data changed since the check
+                        result.add_errors([RowError(row.n, "", exc.message)])
+                        raise _Invalid from None
+                    if progress:
+                        progress.advance()
+        except _Invalid:
+            if on_failed:
+                on_failed()
+            record(outcome="failed")
+            raise ValidationError(
+                _("%(n)d rows have errors; nothing was imported.") % {"n": result.bad_rows},
+                code="import_invalid",
+                details=[e.__dict__ for e in result.errors],
+            ) from None
+    else:
+        error_file = ErrorFile(Path(error_path), columns) if error_path is not None else None
+        try:
+            for n, raw in read_rows(path, aliases):
+                result.rows += 1
+                row, errs = check(n, raw)
+                if not errs:
+                    try:
+                        with transaction.atomic():
+                            write(row)
+                    except ApplicationError as exc:
+                        errs = [RowError(n, "", exc.message)]
+                if errs:
+                    result.add_errors(errs)
+                    if error_file is not None:
+                        error_file.write(raw, errs)
+                if progress:
+                    progress.advance()
+        finally:
+            if error_file is not None:
+                error_file.close()
+        if error_file is not None and error_file.rows:
+            result.error_file = str(error_path)
+    record()
+    return result

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from wangge.accounts.enums import Perm
@@ -32,8 +31,8 @@ from wangge.accounts.rules import require
 from wangge.accounts.scope import scope_for
 from wangge.core import audit
 from wangge.core import imports as core_imports
-from wangge.core.errors import ApplicationError, ValidationError
-from wangge.core.imports import ErrorFile, ImportResult, RowError, choice_labels
+from wangge.core.errors import ValidationError
+from wangge.core.imports import ImportResult, RowError, choice_labels
 from wangge.people.models import House
 from wangge.perception.devices import device_register
 from wangge.perception.enums import DeviceType
@@ -228,10 +227,6 @@ def _write(actor, row: _Row, result: DeviceImportResult) -> None:
     result.updated += 1
 
 
-class _Invalid(Exception):
-    pass
-
-
 def devices_import(
     *, actor, path: Path, mode: str = "all", error_path: Path | None = None, progress=None
 ) -> DeviceImportResult:
@@ -240,69 +235,21 @@ def devices_import(
     if mode not in MODES:
         raise ValidationError(_("The mode is 'check', 'all' or 'good'."))
     result = DeviceImportResult()
-    checker = _Checker(actor)
-    if mode in ("check", "all"):
-        rows = []
-        for n, raw in core_imports.read_rows(path, HEADER_ALIASES):
-            result.rows += 1
-            row, errs = checker.check(n, raw)
-            if errs:
-                result.add_errors(errs)
-            else:
-                rows.append(row)
-        if mode == "check":
-            return result
-        try:
-            if result.bad_rows:
-                raise _Invalid
-            with transaction.atomic():
-                for row in rows:
-                    try:
-                        _write(actor, row, result)
-                    except ApplicationError as exc:
-                        result.add_errors([RowError(row.n, "", exc.message)])
-                        raise _Invalid from None
-                    if progress:
-                        progress.advance()
-        except _Invalid:
-            result.keys = []
-            audit.record(
-                actor=actor,
-                action="perception.devices_import",
-                outcome="failed",
-                details={"file": Path(path).name, "mode": mode, **result.as_dict()},
-            )
-            raise ValidationError(
-                _("%(n)d rows have errors; nothing was imported.") % {"n": result.bad_rows},
-                code="import_invalid",
-                details=[e.__dict__ for e in result.errors],
-            ) from None
-    else:
-        error_file = ErrorFile(Path(error_path), COLUMNS) if error_path is not None else None
-        try:
-            for n, raw in core_imports.read_rows(path, HEADER_ALIASES):
-                result.rows += 1
-                row, errs = checker.check(n, raw)
-                if not errs:
-                    try:
-                        with transaction.atomic():
-                            _write(actor, row, result)
-                    except ApplicationError as exc:
-                        errs = [RowError(n, "", exc.message)]
-                if errs:
-                    result.add_errors(errs)
-                    if error_file is not None:
-                        error_file.write(raw, errs)
-                if progress:
-                    progress.advance()
-        finally:
-            if error_file is not None:
-                error_file.close()
-        if error_file is not None and error_file.rows:
-            result.error_file = str(error_path)
-    audit.record(
+
+    def failed() -> None:
+        result.keys = []  # nothing was registered: no key to hand out
+
+    return core_imports.rows_import(
         actor=actor,
+        path=path,
+        mode=mode,
+        aliases=HEADER_ALIASES,
+        columns=COLUMNS,
+        check=_Checker(actor).check,
+        write=lambda row: _write(actor, row, result),
+        result=result,
         action="perception.devices_import",
-        details={"file": Path(path).name, "mode": mode, **result.as_dict()},
+        error_path=error_path,
+        progress=progress,
+        on_failed=failed,
     )
-    return result

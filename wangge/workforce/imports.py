@@ -24,17 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from wangge.accounts.enums import Perm
 from wangge.accounts.models import Unit
 from wangge.accounts.rules import require
 from wangge.accounts.scope import scope_for
-from wangge.core import audit, uploads
 from wangge.core import imports as core_imports
-from wangge.core.errors import ApplicationError, ValidationError
-from wangge.core.imports import ErrorFile, ImportResult, RowError, choice_labels
+from wangge.core import uploads
+from wangge.core.errors import ValidationError
+from wangge.core.imports import ImportResult, RowError, choice_labels
 from wangge.people.crypto import Field, get_keyring
 from wangge.regions import codes as C
 from wangge.regions.enums import Level
@@ -360,10 +359,6 @@ def _write(actor, row: _Row, result: ImportResult) -> None:
             result.unchanged += 1
 
 
-class _Invalid(Exception):
-    """Raised inside the all-or-nothing transaction to roll it back."""
-
-
 def roster_import(
     *, actor, path: Path, mode: str = "all", error_path: Path | None = None, progress=None
 ) -> ImportResult:
@@ -372,67 +367,16 @@ def roster_import(
     if mode not in core_imports.MODES:
         raise ValidationError(_("The mode is 'all' (all or nothing) or 'good' (good rows)."))
     result = ImportResult()
-    if mode == "all":
-        checker = _Checker(actor)
-        rows = []
-        for n, raw in core_imports.read_rows(path, HEADER_ALIASES):
-            result.rows += 1
-            row, errs = checker.check(n, raw)
-            if errs:
-                result.add_errors(errs)
-            else:
-                rows.append(row)
-        try:
-            if result.bad_rows:
-                raise _Invalid
-            with transaction.atomic():
-                for row in rows:
-                    try:
-                        _write(actor, row, result)
-                    except ApplicationError as exc:  # the roster changed since the check
-                        result.add_errors([RowError(row.n, "", exc.message)])
-                        raise _Invalid from None
-                    if progress:
-                        progress.advance()
-        except _Invalid:
-            audit.record(
-                actor=actor,
-                action="workforce.import",
-                outcome="failed",
-                details={"file": Path(path).name, "mode": mode, **result.as_dict()},
-            )
-            raise ValidationError(
-                _("%(n)d rows have errors; nothing was imported.") % {"n": result.bad_rows},
-                code="import_invalid",
-                details=[e.__dict__ for e in result.errors],
-            ) from None
-    else:
-        checker = _Checker(actor)
-        error_file = ErrorFile(Path(error_path), COLUMNS) if error_path is not None else None
-        try:
-            for n, raw in core_imports.read_rows(path, HEADER_ALIASES):
-                result.rows += 1
-                row, errs = checker.check(n, raw)
-                if not errs:
-                    try:
-                        with transaction.atomic():
-                            _write(actor, row, result)
-                    except ApplicationError as exc:
-                        errs = [RowError(n, "", exc.message)]
-                if errs:
-                    result.add_errors(errs)
-                    if error_file is not None:
-                        error_file.write(raw, errs)
-                if progress:
-                    progress.advance()
-        finally:
-            if error_file is not None:
-                error_file.close()
-        if error_file is not None and error_file.rows:
-            result.error_file = str(error_path)
-    audit.record(
+    return core_imports.rows_import(
         actor=actor,
+        path=path,
+        mode=mode,
+        aliases=HEADER_ALIASES,
+        columns=COLUMNS,
+        check=_Checker(actor).check,
+        write=lambda row: _write(actor, row, result),
+        result=result,
         action="workforce.import",
-        details={"file": Path(path).name, "mode": mode, **result.as_dict()},
+        error_path=error_path,
+        progress=progress,
     )
-    return result
