@@ -5,6 +5,7 @@ and two bridges (shared subscription), and alarm-to-inbox latency under load.
     python benchmarks/perception.py                  # PostgreSQL (bench_perception)
     python benchmarks/perception.py --db sqlite      # SQLite (one bridge: one writer)
     python benchmarks/perception.py --smoke          # SQLite, a few thousand messages (CI)
+    python benchmarks/perception.py --no-alarm-lane  # the bridges without their alarm lane
 
 Everything runs on 127.0.0.1: a private Mosquitto of the run (its own port, no persistence
 file), the publishers and subscribers in processes of their own (paho, QoS 1), the bridges as
@@ -20,7 +21,9 @@ walk-through's micro-grid, written in bulk (it is a benchmark).
 3. Under load: heartbeats at ``--rate``/s for ``--seconds`` s while gas alarms come at 2/s from
    different devices: the rate stored, whether the bridges kept up, and each alarm's latency
    from the publisher's clock to its notice's row (``Notification.created_at``, written in the
-   batch's transaction) — p50 and p99.
+   batch's transaction) — p50 and p99. Each bridge has an alarm lane (a second client, queue
+   and worker for ``…/+/alarm``; ``--no-alarm-lane`` runs them without it, for comparison):
+   how many alarms it stored and in how many transactions.
 
 Exits non-zero when a message is missing (stored ≠ published) or an alarm has no notice;
 asserts nothing about time.
@@ -203,8 +206,10 @@ def broker_start(tmp: Path) -> tuple[subprocess.Popen, int]:
 class Bridges:
     """``k`` ``wangge mqtt-bridge`` processes (shared subscription), each with a stable id."""
 
-    def __init__(self, k: int, port: int, env: dict[str, str]) -> None:
+    def __init__(self, k: int, port: int, env: dict[str, str], *, alarm_lane: bool = True) -> None:
         self.k, self.port, self.env = k, port, env
+        self.alarm_lane = alarm_lane
+        self.lanes = 2 if alarm_lane else 1
         self.procs: list[subprocess.Popen] = []
         self.outputs: list[list[str]] = []
 
@@ -214,6 +219,8 @@ class Bridges:
             cmd = [sys.executable, "-c", CLI, "mqtt-bridge", "--url"]
             cmd += [f"mqtt://127.0.0.1:{self.port}", "--client-id", f"bench-bridge-{i}"]
             cmd += ["--stats", "0"]
+            if not self.alarm_lane:
+                cmd += ["--no-alarm-lane"]
             proc = subprocess.Popen(
                 cmd,
                 env=self.env,
@@ -235,8 +242,9 @@ class Bridges:
     def wait_connected(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(any("connected to" in ln for ln in out) for out in self.outputs):
-                time.sleep(0.3)  # the SUBACK follows the CONNACK
+            if all(
+                sum(" subscribed to " in ln for ln in out) >= self.lanes for out in self.outputs
+            ):
                 return
             if any(p.poll() is not None for p in self.procs):
                 break
@@ -252,7 +260,11 @@ class Bridges:
             time.sleep(0.05)
             last = next((ln for ln in reversed(out) if "stopped." in ln), "")
             found = re.findall(r"(\w+)=([\d,]+)", last)
-            counters.append({k: int(v.replace(",", "")) for k, v in found} | {"cpu": cpu})
+            lane = next((ln for ln in reversed(out) if "alarms lane:" in ln), "")
+            alarms = {k: int(v.replace(",", "")) for k, v in re.findall(r"(\w+)=([\d,]+)", lane)}
+            counters.append(
+                {k: int(v.replace(",", "")) for k, v in found} | {"cpu": cpu, "alarms": alarms}
+            )
         return counters
 
 
@@ -449,7 +461,7 @@ def run(args, db_url: str | None, tmp: Path) -> None:
         expected = stored()  # rows every message published so far makes
         drain_timeout = max(args.timeout, args.backlog / 300)
         for k in bridge_counts:
-            bridges = Bridges(k, port, env)
+            bridges = Bridges(k, port, env, alarm_lane=not args.no_alarm_lane)
             # 2. a backlog drained: the bridges and the database alone
             bridges.start()
             bridges.wait_connected()
@@ -534,6 +546,16 @@ def run(args, db_url: str | None, tmp: Path) -> None:
                 f"p99 {pct(lat, 0.99):,.0f} ms, max {max(lat, default=float('nan')):,.0f} ms"
                 f"{'' if pct(lat, 0.99) <= GOAL_P99_MS else f' (goal p99 ≤ {GOAL_P99_MS} ms)'}"
             )
+            if bridges.alarm_lane:
+                lane = [c["alarms"] for c in counters]
+                print(
+                    f"      alarm lane: {sum(c.get('stored', 0) for c in lane)} alarms stored "
+                    f"in {sum(c.get('batches', 0) for c in lane)} transactions "
+                    f"({' + '.join(str(c.get('stored', 0)) for c in lane)} by bridge); "
+                    f"the main lanes left {sum(c.get('skipped', 0) for c in counters)} copies"
+                )
+            else:
+                print("      alarm lane: off (--no-alarm-lane): alarms queue with the heartbeats")
             if got != res["sent"]:
                 fail(f"{k} bridges under load: {got} of {res['sent']} stored")
             if missing:
@@ -565,6 +587,11 @@ def main() -> None:
     ap.add_argument("--bridges", default="1,2", help="bridge counts to try, e.g. 1,2")
     ap.add_argument("--timeout", type=float, default=90, help="seconds a drain may take")
     ap.add_argument("--smoke", action="store_true", help="SQLite, small: checks only (CI)")
+    ap.add_argument(
+        "--no-alarm-lane",
+        action="store_true",
+        help="bridges without their alarm lane (alarms queue with the heartbeats)",
+    )
     args = ap.parse_args()
     if args.smoke:
         args.db, args.devices, args.backlog = "sqlite", 100, 2_000
@@ -575,6 +602,7 @@ def main() -> None:
     t = time.perf_counter()
     print(
         f"perception benchmark — {args.db}{' (smoke)' if args.smoke else ''}, "
+        f"alarm lane {'off' if args.no_alarm_lane else 'on'}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
     )
     try:

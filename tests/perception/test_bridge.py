@@ -699,3 +699,25 @@ def test_without_the_alarm_lane_one_client_takes_everything(broker, publisher, m
         wait_for(lambda: settled(bridge, 2), "both messages")
         assert bridge.stats["stored"] == 2 and bridge.stats["skipped"] == 0
     assert stored_seqs(gas) == [1] and stored_seqs(smoke) == [1]
+
+
+@needs_broker
+def test_alarms_queued_before_the_alarm_lane_existed_are_not_lost(broker, publisher, make_device):
+    """A bridge without an alarm lane (the main session resumed under the same client id, as
+    after an upgrade) was down while an alarm came: that alarm is in the main session only,
+    the new alarm lane's session never had it — so the main lane stores it instead of leaving
+    it to the alarm lane."""
+    from wangge.perception.models import Alarm
+
+    gas = make_device("gas")
+    client_id = f"bridge-{uuid.uuid4().hex[:8]}"
+    group = f"g{uuid.uuid4().hex[:8]}"
+    with running(broker.url, client_id=client_id, group=group, config={"alarm_lane": False}):
+        pass
+    publisher.publish(topic(gas, "alarm"), body(gas, seq=1, event="gas", value=40))
+    publisher.wait_acked(1)
+    with running(broker.url, client_id=client_id, group=group) as bridge:
+        wait_for(lambda: settled(bridge, 1), "the alarm queued in the main session")
+        assert bridge.main.stats["stored"] == 1 and bridge.main.stats["skipped"] == 0
+        assert bridge.alarms.first_session is False and bridge.main.first_session is True
+    assert stored_seqs(gas) == [1] and Alarm.objects.filter(device=gas).count() == 1

@@ -26,7 +26,11 @@ acknowledges after the commit, exactly as the main lane does. The main client ke
 catch-all subscription (so that a topic of an unknown channel still becomes a dead letter);
 MQTT cannot subscribe to "all but alarms", so the broker sends it a copy of each alarm as well,
 which it acknowledges at once without storing (counted as ``skipped``): each alarm is stored by
-the alarm lane only. Each lane reconnects with backoff on its own; ``stop()`` drains both.
+the alarm lane only. Only once the alarm lane's session is known to hold every alarm the main
+lane's holds, though: when the alarm lane's session is new and the main lane's resumed (the first
+start with an alarm lane), alarms queued during the downtime are in the main session only, so
+the main lane stores its copies for that run (see ``_Lane._alarms_covered``). Each lane
+reconnects with backoff on its own; ``stop()`` drains both.
 
 PUBACKs are only sent on the connection the message came on: after a reconnect the broker
 sends the unacknowledged messages again, and those are acknowledged instead. With MQTT 5 the
@@ -66,6 +70,7 @@ ALARM_FILTER = f"{TOPIC_ROOT}/+/{ALARM_CHANNEL}"
 SHARE_GROUP = "wangge"
 SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps an MQTT 5 session of a bridge
 MAX_BACKOFF = 10.0  # seconds between retries of a batch the database refused
+ALARM_LANE_WAIT = 3.0  # seconds the main lane's start waits for the alarm lane's CONNACK
 MAX_TOPIC = 200  # characters of a topic kept in a dead letter's channel
 
 Ingest = Callable[[Sequence[Inbound]], list[Outcome]]
@@ -242,7 +247,6 @@ class _Lane:
         subscription: str,
         batch: int,
         linger: float,
-        leave_alarms: bool,
         ingest: Ingest,
         log: Callable[[str], None],
     ) -> None:
@@ -253,7 +257,9 @@ class _Lane:
         self.subscription = subscription
         self.batch = batch
         self.linger = linger
-        self.leave_alarms = leave_alarms  # the alarm lane stores them: acknowledge, drop
+        self.alarm_lane: _Lane | None = None  # set on the main lane when alarms have their own
+        self.first_session: bool | None = None  # the first CONNACK's "session present"
+        self._connected_once = threading.Event()
         self.ingest = ingest
         self.log = log
         self.stats = Stats()
@@ -306,6 +312,9 @@ class _Lane:
             return
         self._generation += 1
         self._connects += 1
+        if self.first_session is None:
+            self.first_session = bool(flags.session_present)
+            self._connected_once.set()
         if self._connects > 1:
             self.stats.add(reconnects=1)
         self.log(
@@ -334,7 +343,7 @@ class _Lane:
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         device_id, channel = topic_parse(message.topic)
-        if self.leave_alarms and channel == ALARM_CHANNEL:
+        if channel == ALARM_CHANNEL and self._alarms_covered():
             # the alarm lane's own subscription has this message too and stores it: this copy
             # is acknowledged at once so that it never holds a place in this lane's window
             if message.qos:
@@ -355,6 +364,18 @@ class _Lane:
         )
         self.stats.add(received=1)
         self._queue.put(item)
+
+    def _alarms_covered(self) -> bool:
+        """Whether the alarm lane's session has its own copy of every alarm this lane gets, so
+        that this lane may drop its copy. Not before the alarm lane's first CONNACK of this
+        process, and not when the alarm lane's session is new while this lane's was resumed
+        (the first start with an alarm lane, or its session expired): alarms queued while the
+        bridge was down are then only in this lane's session, and this lane stores them — for
+        the rest of the run, an alarm that both lanes store is a ``duplicate`` the second time."""
+        alarms = self.alarm_lane
+        if alarms is None or alarms.first_session is None:
+            return False
+        return alarms.first_session or not self.first_session
 
     # --- the worker: store, then acknowledge ------------------------------------------------
     def _take(self) -> list[_Item]:
@@ -503,7 +524,6 @@ class Bridge:
             subscription=config.subscription,
             batch=config.batch,
             linger=config.linger,
-            leave_alarms=config.alarm_lane,
             **common,
         )
         self.alarms: _Lane | None = None
@@ -514,9 +534,9 @@ class Bridge:
                 subscription=config.alarm_subscription,
                 batch=config.alarm_batch,
                 linger=0.0,
-                leave_alarms=False,
                 **common,
             )
+            self.main.alarm_lane = self.alarms
         self.lanes = [lane for lane in (self.main, self.alarms) if lane is not None]
         self.stats = StatsTotal([lane.stats for lane in self.lanes])
 
@@ -531,9 +551,13 @@ class Bridge:
 
     def start(self) -> None:
         """Connect both lanes (in the background: a broker that is down is retried with
-        backoff) and start their workers."""
-        for lane in self.lanes:
-            lane.start()
+        backoff) and start their workers. The alarm lane first: the main lane leaves its
+        copies of alarms to it once it knows the alarm lane's session (``_alarms_covered``), so
+        it waits a little for that CONNACK."""
+        if self.alarms is not None:
+            self.alarms.start()
+            self.alarms._connected_once.wait(ALARM_LANE_WAIT)
+        self.main.start()
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
