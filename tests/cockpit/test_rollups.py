@@ -48,11 +48,23 @@ def _check():
 def test_the_demo_history_is_counted_exactly(city):
     assert Event.objects.exists()
     _check()
-    # the rollups hold every level down to the grids of a community, and only those
+    # the rollups hold every level down to the micro-grids
     lengths = set(DayCount.objects.values_list("code", flat=True).distinct().iterator())
     assert {len(c) for c in lengths} == {4, 6, 9, 12, 15, 18}
     city_reported = sum(DayCount.objects.filter(code="5101").values_list("reported", flat=True))
     assert city_reported == Event.objects.count()
+
+
+def test_the_demo_ends_by_counting_what_is_queued(city):
+    from wangge.cockpit.demo import rollups
+    from wangge.demo.registry import DemoContext
+
+    e = Event.objects.order_by("pk").first()
+    Event.objects.filter(pk=e.pk).update(supervised=not e.supervised)  # the trigger queues it
+    assert EventChange.objects.exists()
+    out = rollups(DemoContext(verbose=False))
+    assert not EventChange.objects.exists() and out["changes counted"] >= 2
+    _check()
 
 
 def _random_walk(rng: random.Random, posts: dict, n_events: int, steps: int) -> list[Event]:

@@ -90,6 +90,7 @@ def test_mixing_scales_or_seeds_is_refused(city):
 def test_steps_are_registered_in_order():
     names = [s.name for s in all_steps()]
     assert names[0] == "places"
+    assert names[-1] == "rollups"  # the cockpit counts what every step before queued
 
 
 def test_demo_command_without_serving(city, tmp_path, settings, capsys):
