@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import translation
 
 from tests.perception.conftest import T0, device_make, house_in, inbound
 from wangge.accounts.demo import COMMUNITY
@@ -93,7 +94,11 @@ def test_escalation_steps_by_moving_time(city, post_of):
     assert community.pk in esc.values_list("post_id", flat=True)
     steps = AlarmStep.objects.filter(alarm=alarm, kind=StepKind.ESCALATED)
     assert steps.count() == 1 + len(tiers[2])
-    assert all("5 minutes" in s.note for s in steps)
+    assert all(s.note_key == "not_acked" and s.note_args == {"n": 5} for s in steps)
+    with translation.override("en"):
+        assert all(s.text == "not acknowledged within 5 minutes" for s in steps)
+    with translation.override("zh-hans"):
+        assert all(s.text == "5 分钟内未签收" for s in steps)
     assert alarms_escalate(now=T0 + timedelta(hours=1)) == 0
 
 
@@ -135,7 +140,7 @@ def test_resolve_needs_a_note_and_leaves_the_event_to_its_dispatcher(city):
     assert a.acknowledged_at is not None
     a.event.refresh_from_db()
     assert a.event.state == EventState.REPORTED  # gas leaks are not resolved on the spot
-    assert a.steps.filter(kind=StepKind.NOTE, note__contains="stays open").exists()
+    assert a.steps.filter(kind=StepKind.NOTE, note_key="event_left").exists()
     with pytest.raises(Conflict):
         alarm_acknowledge(actor=micro, alarm=alarm)
 
@@ -156,7 +161,15 @@ def test_false_alarm_by_a_worker_leaves_the_event_and_says_why(city):
     a = alarm_false(actor=micro, alarm=alarm)
     a.event.refresh_from_db()
     assert a.event.state == EventState.REPORTED
-    assert a.steps.filter(kind=StepKind.NOTE, note__contains=a.event.number).exists()
+    step = a.steps.get(kind=StepKind.NOTE)
+    assert step.note_key == "event_left_may_not" and step.note_args["n"] == a.event.number
+    with translation.override("zh-hans"):
+        assert (
+            step.text
+            == f"事件 {a.event.number} 仍未结案，交由其调度员处理（您的岗位无权执行“不予受理”）。"
+        )
+    with translation.override("en"):
+        assert "(your post may not Reject it)" in step.text
 
 
 def test_repeated_false_alarms_raise_one_maintenance_event(city, post_of):

@@ -121,6 +121,10 @@ def test_alarm_api_is_scoped(city, client_as):
     assert micro.get(f"/api/perception/alarms/{other.pk}").status_code == 404
     detail = micro.get(f"/api/perception/alarms/{mine.pk}").json()
     assert detail["plan_steps"] and detail["type"] == "gas"
+    first = [s for s in detail["steps"] if s["note_key"] == "first_responder"]
+    assert first and first[0]["note"] == "第一响应人"  # in the reader's language
+    en = micro.get(f"/api/perception/alarms/{mine.pk}", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert "first responder" in [s["note"] for s in en["steps"]]
     assert client_as("cadre").get("/api/perception/alarms").status_code == 403
     r = micro.post(f"/api/perception/alarms/{mine.pk}/acknowledge")
     assert r.status_code == 200 and r.json()["state"] == "acknowledged"

@@ -40,6 +40,7 @@ from wangge.events.enums import FINAL_STATES, EventAction, HandlingLevel, Notice
 from wangge.events.models import Notification
 from wangge.perception.enums import (
     OPEN_ALARM_STATES,
+    STEP_NOTES,
     AlarmState,
     AlarmType,
     StepKind,
@@ -72,7 +73,12 @@ def _minutes(plan: ResponsePlan | None) -> int:
     return plan.escalate_minutes if plan and plan.escalate_minutes else DEFAULT_ESCALATE_MINUTES
 
 
-def _step(alarm, kind, at, *, post=None, actor=None, note: str = "") -> AlarmStep:
+def _step(
+    alarm, kind, at, *, post=None, actor=None, note: str = "", key: str = "", **args
+) -> AlarmStep:
+    """A line of the timeline: ``note`` a person's words (or a number), ``key`` one of
+    ``STEP_NOTES`` with ``args``, put into words when read (``AlarmStep.text``)."""
+    assert not key or key in STEP_NOTES, key
     return AlarmStep(
         alarm=alarm,
         kind=kind,
@@ -80,6 +86,8 @@ def _step(alarm, kind, at, *, post=None, actor=None, note: str = "") -> AlarmSte
         post=post if isinstance(post, Post) else None,
         actor=actor if isinstance(actor, Post) else None,
         note=note[:300],
+        note_key=key,
+        note_args=args,
     )
 
 
@@ -236,11 +244,10 @@ def alarm_raise(
         if tiers:
             _notify(alarm, tiers[0], Notice.ALARM, _notice_text(alarm))
             steps += [
-                _step(alarm, StepKind.NOTIFIED, at, post=p, note=_("first responder"))
-                for p in tiers[0]
+                _step(alarm, StepKind.NOTIFIED, at, post=p, key="first_responder") for p in tiers[0]
             ]
         else:
-            steps.append(_step(alarm, StepKind.NOTE, at, note=_("Nobody answers for this grid.")))
+            steps.append(_step(alarm, StepKind.NOTE, at, key="nobody"))
         AlarmStep.objects.bulk_create(steps)
         audit.record(
             actor=SYSTEM,
@@ -297,9 +304,7 @@ def _open_event(alarm: Alarm, device: Device, plan, at: datetime, steps: list):
             )
     except ApplicationError as exc:
         logger.warning("alarm %s: no event opened (%s)", alarm.pk, exc.code)
-        steps.append(
-            _step(alarm, StepKind.NOTE, at, note=_("No event opened: %(m)s") % {"m": exc.message})
-        )
+        steps.append(_step(alarm, StepKind.NOTE, at, key="no_event", m=str(exc.message)[:200]))
         return None
     steps.append(_step(alarm, StepKind.EVENT_OPENED, at, note=event.number))
     return event
@@ -337,10 +342,9 @@ def _escalate(alarm: Alarm, now: datetime) -> None:
         alarm.save(update_fields=["next_escalation_at"])
         return
     posts = tiers[level]
-    why = _("not acknowledged within %(n)s minutes") % {"n": minutes}
     _notify(alarm, posts, Notice.ALARM_ESCALATED, _notice_text(alarm, escalated=True))
     AlarmStep.objects.bulk_create(
-        [_step(alarm, StepKind.ESCALATED, now, post=p, note=why) for p in posts]
+        [_step(alarm, StepKind.ESCALATED, now, post=p, key="not_acked", n=minutes) for p in posts]
     )
     alarm.level = level
     alarm.next_escalation_at = now + timedelta(minutes=minutes) if level + 1 < len(tiers) else None
@@ -349,7 +353,7 @@ def _escalate(alarm: Alarm, now: datetime) -> None:
         actor=SYSTEM,
         action="perception.alarm_escalate",
         obj=alarm,
-        details={"level": level, "to": [p.pk for p in posts], "why": why},
+        details={"level": level, "to": [p.pk for p in posts], "minutes": minutes},
     )
 
 
@@ -416,21 +420,20 @@ def _close(a: Alarm, actor, state: str, kind: str, note: str, at: datetime) -> N
     _step(a, kind, at, actor=actor, note=note).save()
 
 
-def _event_follow(a: Alarm, actor, action: str, note: str, at: datetime, data=None) -> str:
+def _event_follow(a: Alarm, actor, action: str, note: str, at: datetime, data=None) -> None:
     """Take ``action`` on the alarm's event if the workflow lets this post take it now; else
-    leave the event to whoever may and say why (the alarm's timeline keeps it)."""
+    leave the event to whoever may and say why on the alarm's timeline."""
     from wangge.events.services import event_transition
 
     e = a.event
     if e is None or not e.is_open:
-        return ""
+        return
     if action not in W.allowed_actions(actor, e):
-        return _("The event %(n)s stays open for its dispatcher (your post may not %(a)s it).") % {
-            "n": e.number,
-            "a": EventAction(action).label,
-        }
+        _step(
+            a, StepKind.NOTE, at, actor=actor, key="event_left_may_not", n=e.number, action=action
+        ).save()
+        return
     event_transition(actor=actor, event=e, action=action, note=note, data=data, at=at)
-    return ""
 
 
 def alarm_resolve(*, actor, alarm: Alarm, note: str, at: datetime | None = None) -> Alarm:
@@ -441,13 +444,10 @@ def alarm_resolve(*, actor, alarm: Alarm, note: str, at: datetime | None = None)
     with transaction.atomic():
         a = _lock(actor, alarm)
         _close(a, actor, AlarmState.RESOLVED, StepKind.RESOLVED, note, at)
-        left = ""
         if a.event is not None and a.event.category.on_spot_allowed:
-            left = _event_follow(a, actor, EventAction.RESOLVE_ON_SPOT, note, at)
+            _event_follow(a, actor, EventAction.RESOLVE_ON_SPOT, note, at)
         elif a.event is not None and a.event.is_open:
-            left = _("The event %(n)s stays open for its dispatcher.") % {"n": a.event.number}
-        if left:
-            _step(a, StepKind.NOTE, at, actor=actor, note=left).save()
+            _step(a, StepKind.NOTE, at, actor=actor, key="event_left", n=a.event.number).save()
         audit.record(
             actor=actor, action="perception.alarm_resolve", obj=a, details={"note": note[:200]}
         )
@@ -460,12 +460,12 @@ def alarm_false(*, actor, alarm: Alarm, note: str = "", at: datetime | None = No
     from wangge.perception.rules import false_alarms_check
 
     at = at or timezone.now()
-    note = (note or "").strip() or _("False alarm")
+    note = (note or "").strip()  # none needed: the step says "marked a false alarm"
     with transaction.atomic():
         a = _lock(actor, alarm)
         _close(a, actor, AlarmState.FALSE_ALARM, StepKind.FALSE_ALARM, note, at)
         Device.objects.filter(pk=a.device_id).update(false_alarms=F("false_alarms") + 1)
-        left = _event_follow(
+        _event_follow(
             a,
             actor,
             EventAction.REJECT,
@@ -473,8 +473,6 @@ def alarm_false(*, actor, alarm: Alarm, note: str = "", at: datetime | None = No
             at,
             data={"reason": RejectReason.INVALID},
         )
-        if left:
-            _step(a, StepKind.NOTE, at, actor=actor, note=left).save()
         audit.record(
             actor=actor, action="perception.alarm_false", obj=a, details={"note": note[:200]}
         )
@@ -555,7 +553,7 @@ def alarm_on_event_change(*, event, action, frm, to, at) -> None:
     ):
         a.state, a.closed_at, a.next_escalation_at = AlarmState.CLOSED_WITH_EVENT, at, None
         a.save(update_fields=["state", "closed_at", "next_escalation_at"])
-        _step(a, StepKind.EVENT_CLOSED, at, note=f"{event.number}: {to}").save()
+        _step(a, StepKind.EVENT_CLOSED, at, key="event_closed", n=event.number, state=to).save()
         audit.record(
             actor=SYSTEM,
             action="perception.alarm_close_with_event",

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.security import APIKeyHeader
 
@@ -236,7 +236,8 @@ class StepOut(Schema):
     at: datetime
     post_id: int | None
     actor_id: int | None
-    note: str
+    note: str = Field(description="the note in the request's language")
+    note_key: str = Field(description="what the platform wrote, as a key ('' for a person's note)")
 
 
 class ResidentOut(Schema):
@@ -295,7 +296,8 @@ def get_alarm(request, alarm_id: int):
                 "at": s.at,
                 "post_id": s.post_id,
                 "actor_id": s.actor_id,
-                "note": s.note,
+                "note": s.text,
+                "note_key": s.note_key,
             }
             for s in v.steps
         ],

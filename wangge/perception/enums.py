@@ -3,6 +3,7 @@ states."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 
 class DeviceType(models.TextChoices):
@@ -76,6 +77,21 @@ class StepKind(models.TextChoices):
     EVENT_OPENED = "event_opened", _("Event opened")
     EVENT_CLOSED = "event_closed", _("Closed with its event")
     NOTE = "note", _("Note")
+
+
+# What the platform itself writes on an alarm's timeline: stored as a key and its arguments
+# (``AlarmStep.note_key``/``note_args``) and put into words when shown, in the reader's language.
+STEP_NOTES = {
+    "first_responder": gettext_noop("first responder"),
+    "nobody": gettext_noop("Nobody answers for this grid."),
+    "no_event": gettext_noop("No event opened: %(m)s"),
+    "not_acked": gettext_noop("not acknowledged within %(n)s minutes"),
+    "event_left": gettext_noop("The event %(n)s stays open for its dispatcher."),
+    "event_left_may_not": gettext_noop(
+        "The event %(n)s stays open for its dispatcher (your post may not %(action)s it)."
+    ),
+    "event_closed": gettext_noop("%(n)s: %(state)s"),
+}
 
 
 class IssueKind(models.TextChoices):

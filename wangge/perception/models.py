@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from wangge.events.enums import Urgency
 from wangge.perception.enums import (
     OPEN_ALARM_STATES,
+    STEP_NOTES,
     AlarmState,
     AlarmType,
     DeadReason,
@@ -264,6 +265,10 @@ class AlarmStep(models.Model):
         "accounts.Post", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     note = models.CharField(_("note"), max_length=300, blank=True)
+    # A note the platform wrote: a key of ``STEP_NOTES`` and its arguments, put into words in
+    # the reader's language (``text``); ``note`` is what a person wrote (or a number, a value).
+    note_key = models.CharField(max_length=24, blank=True)
+    note_args = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
@@ -272,6 +277,25 @@ class AlarmStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_id} {self.kind}"
+
+    @property
+    def text(self) -> str:
+        """The note in the active language."""
+        from django.utils.translation import gettext
+
+        from wangge.events.enums import EventAction, EventState
+
+        message = STEP_NOTES.get(self.note_key)
+        if message is None:
+            return self.note
+        args = dict(self.note_args or {})
+        for name, choices in (("action", EventAction), ("state", EventState)):
+            if args.get(name) in choices.values:
+                args[name] = choices(args[name]).label
+        try:
+            return gettext(message) % args
+        except (KeyError, TypeError, ValueError):
+            return gettext(message)
 
 
 class DeviceIssue(models.Model):
