@@ -1310,7 +1310,15 @@ def generate(n: int, mode: str, smoke: bool):
 
 
 def measure_all(post, reps: int, smoke: bool) -> None:
+    from django.core.cache import cache
+
+    from wangge.core.process import settle
+
     client = signed_in(post)
+    for _name, path in ENDPOINTS:  # every module and template loaded, as in a server that ran
+        client.get(f"/api/cockpit/{CITY}/" + path.format(last=0))
+    cache.clear()
+    print(f"  settled as a server process is (wangge.wsgi): {settle():,} objects set aside")
     results = measure(client, reps)
     if failures:
         return

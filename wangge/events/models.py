@@ -200,10 +200,22 @@ class Event(models.Model):
                 condition=_OPEN & models.Q(supervised=True),
                 name="event_open_supervised_grid",
             ),
+            # The markers' columns ride along (PostgreSQL INCLUDE; SQLite makes the plain
+            # index): the map's few thousand rows are read from the index alone, not from
+            # thousands of scattered table pages.
             models.Index(
                 fields=["overdue", "reported_at", "grid_code"],
+                include=["id", "number", "title", "lon", "lat", "state"],
                 condition=_OPEN & models.Q(lon__isnull=False),
                 name="event_open_markers",
+            ),
+            # … and by grid for a street or below, whose few thousand open events are read in
+            # a range and sorted (walking the city's order would skip most of the city's).
+            models.Index(
+                fields=["grid_code"],
+                include=["overdue", "reported_at", "id", "number", "title", "lon", "lat", "state"],
+                condition=_OPEN & models.Q(lon__isnull=False),
+                name="event_open_markers_grid",
             ),
         ]
 
