@@ -54,3 +54,23 @@ def test_feed_and_counts(city, post_of):
         S.sensing_counts(actor=post_of("micro"), code=COMMUNITY)
     with pytest.raises(PermissionDenied):
         S.alarm_feed(actor=post_of("cadre"), code=COMMUNITY, since=None)
+
+
+def test_messages_of_the_last_minute_under_a_node(city, post_of):
+    from wangge.perception.models import DeviceMessage
+
+    mine = device_make("smoke")[0]
+    far = device_make("smoke", house=house_in("510104018"))[0]
+    at = T0 + timedelta(days=400)  # a minute the demo city received nothing in
+    batch = [inbound(mine, seq=s, at=at) for s in (101, 102, 103)] + [inbound(far, seq=101, at=at)]
+    assert [o.status for o in messages_ingest(messages=batch, at=at)] == ["stored"] * 4
+    messages_ingest(messages=[inbound(mine, seq=103, at=at)], at=at)  # a duplicate: not counted
+    got = DeviceMessage.objects.get(device=far).received_at  # received a second after ``at``
+    community = post_of("community")
+    count = lambda code, now: S.sensing_counts(actor=community, code=code, now=now)  # noqa: E731
+    assert count(COMMUNITY, got)["messages_minute"] == 3
+    assert count(COMMUNITY, got + timedelta(seconds=59))["messages_minute"] == 3
+    assert count(COMMUNITY, got + timedelta(seconds=61))["messages_minute"] == 0
+    assert count(COMMUNITY, got - timedelta(seconds=1))["messages_minute"] == 0
+    district = S.sensing_counts(actor=post_of("district"), code="510104", now=got)
+    assert district["messages_minute"] == 4

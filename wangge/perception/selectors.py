@@ -35,6 +35,7 @@ from wangge.perception.models import (
     DeviceMessage,
     ResponsePlan,
 )
+from wangge.perception.schema import Channel
 from wangge.regions import codes as C
 
 
@@ -345,8 +346,9 @@ def _names(codes: set[str]) -> dict[str, str]:
 
 
 def sensing_counts(*, actor, code: str, now: datetime | None = None) -> dict[str, int]:
-    """Devices (total, online, offline, low battery) and alarms (open, unacknowledged, raised
-    today) under ``code``; two grouped queries on the grid-code prefix."""
+    """Devices (total, online, offline, low battery), the messages stored in the last minute
+    and alarms (open, unacknowledged, raised today) under ``code``: three queries on the
+    grid-code prefix."""
     from wangge.perception.rules import _low_battery
 
     require(actor, Perm.SENSING_VIEW)
@@ -369,7 +371,16 @@ def sensing_counts(*, actor, code: str, now: datetime | None = None) -> dict[str
             "id", filter=Q(raised_at__gte=midnight, raised_at__lt=midnight + timedelta(days=1))
         ),
     )
+    # the traffic of the last minute: the messages stored under the node (an index range on
+    # the receiving time per channel, joined to the devices under the node)
+    recent = DeviceMessage.objects.filter(
+        channel__in=Channel.values,
+        received_at__gt=now - timedelta(seconds=60),
+        received_at__lte=now,
+        **C.prefix_filter(code, "device__grid_code"),
+    ).count()
     return {
+        "messages_minute": recent,
         "devices": d["total"],
         "online": d["online"],
         "offline": d["offline"],
