@@ -74,3 +74,5 @@ def test_messages_of_the_last_minute_under_a_node(city, post_of):
     assert count(COMMUNITY, got - timedelta(seconds=1))["messages_minute"] == 0
     district = S.sensing_counts(actor=post_of("district"), code="510104", now=got)
     assert district["messages_minute"] == 4
+    city_wide = S.sensing_counts(actor=post_of("commander"), code="5101", now=got)
+    assert city_wide["messages_minute"] == 4

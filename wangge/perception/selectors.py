@@ -377,8 +377,10 @@ def sensing_counts(*, actor, code: str, now: datetime | None = None) -> dict[str
         channel__in=Channel.values,
         received_at__gt=now - timedelta(seconds=60),
         received_at__lte=now,
-        **C.prefix_filter(code, "device__grid_code"),
-    ).count()
+    )
+    if code != C.CITY_CODE:  # the city's are every device's: no join
+        recent = recent.filter(**C.prefix_filter(code, "device__grid_code"))
+    recent = recent.count()
     return {
         "messages_minute": recent,
         "devices": d["total"],
