@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import translation
 
 from tests.perception.conftest import T0, device_make, inbound
 from wangge.events.enums import Source
@@ -109,6 +110,12 @@ def test_inactivity_welfare_check_once_per_quiet_spell(city):
     [alarm] = inactivity(door)
     assert alarm.state == "new" and alarm.raised_at == T0 + 25 * H and alarm.event_id
     assert alarm.event.category.code == "0801"
+    raised = alarm.steps.get(kind="raised")
+    assert raised.note_key == "no_door" and raised.note_args["h"] == 24
+    with translation.override("en"):
+        assert raised.text.startswith("No door opening for 24 hours (since ")
+    with translation.override("zh-hans"):
+        assert raised.text.startswith("已 24 小时无开门")
     alarm_resolve(actor=responder_tiers(alarm)[0][0], alarm=alarm, note="visited, she is well")
     rules_sweep(now=T0 + 30 * H)  # the same quiet spell: no second alarm
     assert inactivity(door).count() == 1

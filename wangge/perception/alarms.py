@@ -74,7 +74,7 @@ def _minutes(plan: ResponsePlan | None) -> int:
 
 
 def _step(
-    alarm, kind, at, *, post=None, actor=None, note: str = "", key: str = "", **args
+    alarm, kind, at, /, *, post=None, actor=None, note: str = "", key: str = "", **args
 ) -> AlarmStep:
     """A line of the timeline: ``note`` a person's words (or a number), ``key`` one of
     ``STEP_NOTES`` with ``args``, put into words when read (``AlarmStep.text``)."""
@@ -208,9 +208,13 @@ def alarm_raise(
     value: str = "",
     message_id: int | None = None,
     note: str = "",
+    note_key: str = "",
+    note_args: dict | None = None,
 ) -> Alarm:
     """Raise an alarm of ``type`` for the device, or count a repeat on the open one. Runs in
-    the caller's transaction (the platform acting); the device row should be locked by it."""
+    the caller's transaction (the platform acting); the device row should be locked by it.
+    What raised it goes on the first step: ``note``, or a ``STEP_NOTES`` key and its
+    arguments, or else the reading."""
     type = AlarmType(type)
     with transaction.atomic():
         open_alarm = (
@@ -235,7 +239,8 @@ def alarm_raise(
             last_at=at,
             next_escalation_at=at + timedelta(minutes=_minutes(plan)),
         )
-        steps = [_step(alarm, StepKind.RAISED, at, note=note or value[:100])]
+        why = note or ("" if note_key else value[:100])
+        steps = [_step(alarm, StepKind.RAISED, at, note=why, key=note_key, **(note_args or {}))]
         alarm.event = _open_event(alarm, device, plan, at, steps)
         tiers = responder_tiers(alarm)
         if len(tiers) <= 1:

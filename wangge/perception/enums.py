@@ -91,6 +91,7 @@ STEP_NOTES = {
         "The event %(n)s stays open for its dispatcher (your post may not %(action)s it)."
     ),
     "event_closed": gettext_noop("%(n)s: %(state)s"),
+    "no_door": gettext_noop("No door opening for %(h)s hours (since %(at)s)."),
 }
 
 

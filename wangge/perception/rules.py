@@ -265,8 +265,11 @@ def rules_sweep(*, now: datetime | None = None, batch: int = 1000) -> dict[str, 
                 device=d,
                 type=AlarmType.INACTIVITY,
                 at=now,
-                note=_("No door opening for %(h)s hours (since %(at)s).")
-                % {"h": hours, "at": timezone.localtime(quiet_since).strftime("%Y-%m-%d %H:%M")},
+                note_key="no_door",
+                note_args={
+                    "h": hours,
+                    "at": timezone.localtime(quiet_since).strftime("%Y-%m-%d %H:%M"),
+                },
             )
             out["inactivity"] += 1
     return out
